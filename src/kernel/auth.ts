@@ -1,0 +1,130 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import type { Context, Middleware } from 'koa';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+
+export type Role = 'customer' | 'staff' | 'admin';
+export type TokenType = 'access' | 'refresh';
+
+export interface Principal {
+  userId: string;
+  role: Role;
+  sid: string;
+  jti: string;
+  type: TokenType;
+  exp: number;
+}
+
+/**
+ * Says whether a login session is still live and what role its user has now, so that a logout
+ * or a role change takes effect at once. Supplied by whoever owns sessions (the user module).
+ */
+export type SessionCheck = (sid: string, userId: string) => Promise<{ active: boolean; role?: Role }>;
+
+/** Who may call a route: anyone, any signed-in user, some roles, or the bearer of a refresh token. */
+export type Access = 'public' | 'user' | 'refresh' | Role[];
+
+export interface TokenService {
+  sign(claims: { userId: string; role: Role; sid: string; type: TokenType; jti?: string }): Promise<{ token: string; jti: string; expiresIn: number }>;
+  verify(token: string, type: TokenType): Promise<Principal>;
+}
+
+/** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
+export function createTokenService(config: Config): TokenService {
+  const key = new TextEncoder().encode(config.jwtSecret);
+  const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
+  return {
+    async sign({ userId, role, sid, type, jti = randomUUID() }) {
+      const token = await new SignJWT({ role, type, sid })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(userId)
+        .setJti(jti)
+        .setIssuedAt()
+        .setExpirationTime(`${ttl[type]}s`)
+        .sign(key);
+      return { token, jti, expiresIn: ttl[type] };
+    },
+    async verify(token, type) {
+      let payload: Record<string, unknown>;
+      try {
+        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'] }));
+      } catch (err) {
+        if (err instanceof joseErrors.JWTExpired) throw new AppError('TOKEN_EXPIRED', 'The token has expired.');
+        throw new AppError('UNAUTHORIZED', 'The token is invalid.');
+      }
+      const { sub, role, sid, jti, exp } = payload;
+      const wellFormed =
+        typeof sub === 'string' && typeof sid === 'string' && typeof jti === 'string' && typeof exp === 'number';
+      if (!wellFormed || payload.type !== type || !['customer', 'staff', 'admin'].includes(role as string)) {
+        throw new AppError('UNAUTHORIZED', `An ${type} token is required.`);
+      }
+      return { userId: sub, role: role as Role, sid, jti, type, exp };
+    },
+  };
+}
+
+function bearer(ctx: Context): string | undefined {
+  const header = ctx.get('authorization');
+  if (!header) return undefined;
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+  if (!match) throw new AppError('UNAUTHORIZED', 'The Authorization header must be "Bearer <token>".');
+  return match[1];
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /** Verifies the bearer token on first use; routes call it through their access guard. */
+    authenticate: (type?: TokenType) => Promise<Principal>;
+    principal?: Principal;
+    bearerToken?: string;
+  }
+}
+
+/** Auth context: token verification is lazy, so public routes never pay for it. */
+export function authContext(tokens: TokenService, sessions: () => SessionCheck | undefined): Middleware {
+  return async (ctx, next) => {
+    ctx.state.authenticate = async (type: TokenType = 'access') => {
+      if (ctx.state.principal) return ctx.state.principal;
+      const token = bearer(ctx);
+      if (!token) throw new AppError('UNAUTHORIZED', 'A bearer token is required.');
+      const principal = await tokens.verify(token, type);
+      const check = sessions();
+      if (check) {
+        const session = await check(principal.sid, principal.userId);
+        if (!session.active) throw new AppError('UNAUTHORIZED', 'The session has ended; log in again.');
+        if (session.role) principal.role = session.role;
+      }
+      ctx.state.principal = principal;
+      ctx.state.bearerToken = token;
+      return principal;
+    };
+    await next();
+  };
+}
+
+/** The guard for one route's access rule. */
+export function guard(access: Access): Middleware | undefined {
+  if (access === 'public') return undefined;
+  return async (ctx, next) => {
+    const principal = await ctx.state.authenticate(access === 'refresh' ? 'refresh' : 'access');
+    if (Array.isArray(access) && !access.includes(principal.role)) {
+      throw new AppError('FORBIDDEN', 'Your role may not do this.');
+    }
+    await next();
+  };
+}
+
+export const SERVICE_TOKEN_HEADER = 'x-service-token';
+
+/** Refuses any call to /internal/* that lacks the service credential. */
+export function serviceGuard(serviceToken: string): Middleware {
+  const expected = Buffer.from(serviceToken);
+  return async (ctx, next) => {
+    const given = Buffer.from(ctx.get(SERVICE_TOKEN_HEADER));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      throw new AppError('UNAUTHORIZED', 'The service credential is missing or wrong.');
+    }
+    await next();
+  };
+}

@@ -1,0 +1,25 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { pino, type Logger } from 'pino';
+
+export interface RequestScope {
+  correlationId: string;
+  module?: string;
+}
+
+/** The scope of the request being served, so that logs and internal calls carry its correlation id. */
+export const requestScope = new AsyncLocalStorage<RequestScope>();
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: undefined,
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin() {
+      const scope = requestScope.getStore();
+      return scope ? { correlation_id: scope.correlationId, ...(scope.module ? { module: scope.module } : {}) } : {};
+    },
+  });
+}
+
+export type { Logger };

@@ -1,0 +1,151 @@
+import { join, resolve } from 'node:path';
+import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
+import { type EntitySchema, MikroORM, type Options, RequestContext } from '@mikro-orm/core';
+import type { EntityManager, Knex } from '@mikro-orm/knex';
+import { Migration, Migrator } from '@mikro-orm/migrations';
+import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import type { Config } from './config.js';
+import { AppError } from './errors.js';
+import type { Logger } from './logger.js';
+
+export type Dialect = 'sqlite' | 'postgresql';
+type Row = Record<string, unknown>;
+
+/** What a module gets to persist with: its own ORM (model, migrations, reads) and raw SQL for hot paths. */
+export interface Database {
+  readonly module: string;
+  readonly dialect: Dialect;
+  readonly orm: MikroORM;
+  /** The request-scoped entity manager (a fresh fork outside a request). */
+  readonly em: EntityManager;
+  readonly knex: Knex;
+  /** The quoted, schema-qualified name of one of this module's tables, for raw SQL. */
+  table(name: string): string;
+  /** A timestamp as this dialect stores it (SQLite: epoch milliseconds). */
+  time(date: Date | number): Date | number;
+  /** A stored timestamp back to a Date. */
+  date(value: unknown): Date;
+  /** Parameterised raw SQL (`?` placeholders) inside or outside a transaction. */
+  all<T = Row>(sql: string, params?: readonly unknown[], trx?: Knex.Transaction): Promise<T[]>;
+  tx<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** A migration written with knex's schema builder, so that one definition serves both dialects. */
+export abstract class SchemaMigration extends Migration {
+  abstract build(schema: Knex.SchemaBuilder, dialect: Dialect): Knex.SchemaBuilder;
+
+  override up() {
+    const dialect: Dialect = this.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
+    const schemaName = this.config.get('schema');
+    const base = this.getKnex().schema;
+    const builder = this.build(schemaName ? base.withSchema(schemaName) : base, dialect);
+    for (const q of builder.toSQL() as unknown as { sql: string }[]) this.addSql(q.sql);
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: MikroORM constructs migrations with its own driver and config
+export type MigrationClass = new (...args: any[]) => Migration;
+
+export interface DatabaseOptions {
+  module: string;
+  entities: EntitySchema[];
+  migrations: { name: string; class: MigrationClass }[];
+  config: Config;
+  log: Logger;
+}
+
+function ormOptions({ module, entities, migrations, config }: DatabaseOptions): Options {
+  const url = config.moduleDatabaseUrls[module] || config.databaseUrl;
+  const common: Options = {
+    entities,
+    extensions: [Migrator],
+    migrations: { migrationsList: migrations, snapshot: false, transactional: true, allOrNothing: true, silent: true },
+    allowGlobalContext: false,
+    contextName: module,
+    debug: false,
+    discovery: { warnWhenNoEntities: false },
+  };
+  if (url) {
+    return {
+      ...common,
+      driver: PostgreSqlDriver,
+      clientUrl: url,
+      schema: module,
+      pool: { min: 1, max: 10 },
+    } as Options;
+  }
+  return {
+    ...common,
+    driver: BetterSqliteDriver,
+    dbName: join(resolve(config.dataDir), `${module}.sqlite`),
+    pool: {
+      min: 1,
+      max: 1,
+      // WAL lets readers run beside the writer; busy_timeout waits out another process's write lock.
+      afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, c: unknown) => void) => {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('synchronous = NORMAL');
+        conn.pragma('busy_timeout = 5000');
+        done(null, conn);
+      },
+    },
+  } as Options;
+}
+
+/** A lost database connection is an outage, not a bug: answer 503 instead of 500. */
+const OUTAGE = /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|connect ETIMEDOUT|database system is|SQLITE_CANTOPEN|Timeout acquiring a connection/;
+
+export function asOutage(err: unknown): unknown {
+  if (err instanceof Error && OUTAGE.test(`${err.message} ${(err as { code?: string }).code ?? ''}`)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'The database cannot be reached; try again shortly.');
+  }
+  return err;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  const orm = await MikroORM.init(ormOptions(options));
+  await orm.getMigrator().up();
+  const dialect: Dialect = orm.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
+  const knex = (orm.em as EntityManager).getKnex();
+  const schema = orm.config.get('schema');
+  const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
+  const run = async <T>(sql: string, params: readonly unknown[] = [], trx?: Knex.Transaction): Promise<T[]> => {
+    try {
+      const result = await (trx ?? knex).raw(sql, params as Knex.RawBinding[]);
+      return (dialect === 'postgresql' ? result.rows : result) as T[];
+    } catch (err) {
+      throw asOutage(err);
+    }
+  };
+  return {
+    module: options.module,
+    dialect,
+    orm,
+    get em() {
+      return (RequestContext.getEntityManager(orm.em.name) ?? orm.em.fork()) as EntityManager;
+    },
+    knex,
+    table: (name) => (dialect === 'postgresql' && schema ? `${quote(schema)}.${quote(name)}` : quote(name)),
+    time: (d) => (dialect === 'sqlite' ? +d : new Date(d)),
+    date: (v) => (v instanceof Date ? v : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as number))),
+    all: run,
+    async tx(fn) {
+      try {
+        return await knex.transaction(fn);
+      } catch (err) {
+        throw asOutage(err);
+      }
+    },
+    async ping() {
+      try {
+        await knex.raw('select 1');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => orm.close(true),
+  };
+}

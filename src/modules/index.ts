@@ -1,0 +1,5 @@
+import type { ModuleDefinition } from '../kernel/module.js';
+import { userModule } from './user/index.js';
+
+/** Every module of the system, in start order. Adding a module means adding it here. */
+export const modules: ModuleDefinition[] = [userModule];

@@ -1,0 +1,152 @@
+import { randomUUID } from 'node:crypto';
+import argon2 from 'argon2';
+import type { Role, TokenService } from '../../kernel/auth.js';
+import type { Config } from '../../kernel/config.js';
+import { AppError } from '../../kernel/errors.js';
+import type { Database } from '../../kernel/persistence.js';
+import { isoDate } from '../../kernel/schemas.js';
+import { User } from './user.entities.js';
+import type { UserDto } from './user.port.js';
+
+export const toUserDto = (u: User): UserDto => ({
+  userId: u.id,
+  email: u.email,
+  phone: u.phone,
+  fullName: u.fullName ?? null,
+  role: u.role as Role,
+  isFlagged: u.isFlagged,
+  creditBalance: u.creditBalance,
+  frozenCredits: u.frozenCredits,
+  createdAt: isoDate(u.createdAt),
+});
+
+const isUniqueViolation = (err: unknown) =>
+  err instanceof Error && (err.name === 'UniqueConstraintViolationException' || /UNIQUE|unique constraint/i.test(err.message));
+
+/** Accounts, password checks and login sessions. */
+export function createAccounts(db: Database, config: Config, tokens: TokenService) {
+  const hashOptions = { type: argon2.argon2id as 2, ...config.passwordHash };
+  // Spent on unknown emails too, so that a login's timing does not tell whether the email exists.
+  const decoy = argon2.hash(randomUUID(), hashOptions);
+  const sessions = db.table('sessions');
+  const usersTable = db.table('users');
+
+  async function issue(user: { id: string; role: string }, sid: string, refreshJti: string) {
+    const access = await tokens.sign({ userId: user.id, role: user.role as Role, sid, type: 'access' });
+    const refresh = await tokens.sign({ userId: user.id, role: user.role as Role, sid, type: 'refresh', jti: refreshJti });
+    return { access_token: access.token, refresh_token: refresh.token, token_type: 'Bearer' as const, expires_in: access.expiresIn };
+  }
+
+  const accounts = {
+    async create(input: { email: string; phone: string; password: string; fullName?: string | null; role?: Role }) {
+      const em = db.em.fork();
+      const now = new Date();
+      const user = em.create(User, {
+        id: randomUUID(),
+        email: input.email.toLowerCase(),
+        phone: input.phone,
+        passwordHash: await argon2.hash(input.password, hashOptions),
+        fullName: input.fullName ?? null,
+        role: input.role ?? 'customer',
+        isFlagged: false,
+        creditBalance: 0,
+        frozenCredits: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new AppError('EMAIL_ALREADY_EXISTS', 'An account with this email already exists.');
+        throw err;
+      }
+      return user;
+    },
+
+    async find(userId: string) {
+      return db.em.findOne(User, { id: userId });
+    },
+
+    async get(userId: string) {
+      const user = await accounts.find(userId);
+      if (!user) throw new AppError('USER_NOT_FOUND', 'No such user.');
+      return user;
+    },
+
+    async findByEmail(email: string) {
+      return db.em.findOne(User, { email: email.toLowerCase() });
+    },
+
+    async login(email: string, password: string) {
+      const user = await accounts.findByEmail(email);
+      const ok = user ? await argon2.verify(user.passwordHash, password) : (await argon2.verify(await decoy, password), false);
+      if (!user || !ok) throw new AppError('UNAUTHORIZED', 'The email or password is wrong.');
+      const sid = randomUUID();
+      const refreshJti = randomUUID();
+      const now = new Date();
+      await db.all(`insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at) values (?, ?, ?, null, ?, ?)`, [
+        sid,
+        user.id,
+        refreshJti,
+        db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000),
+        db.time(now),
+      ]);
+      return { ...(await issue(user, sid, refreshJti)), user };
+    },
+
+    /** Rotates the refresh token; a rotated-out token used again ends the whole session (theft). */
+    async refresh(sid: string, userId: string, jti: string) {
+      const next = randomUUID();
+      const now = db.time(new Date());
+      const [row] = await db.all<{ user_id: string }>(
+        `update ${sessions} set refresh_jti = ? where id = ? and user_id = ? and refresh_jti = ? and revoked_at is null and expires_at > ? returning user_id`,
+        [next, sid, userId, jti, now],
+      );
+      if (!row) {
+        await accounts.revoke(sid);
+        throw new AppError('UNAUTHORIZED', 'This refresh token is no longer valid; log in again.');
+      }
+      const user = await accounts.get(userId);
+      const { access_token, refresh_token, expires_in } = await issue(user, sid, next);
+      return { access_token, refresh_token, expires_in };
+    },
+
+    async revoke(sid: string) {
+      await db.all(`update ${sessions} set revoked_at = ? where id = ? and revoked_at is null`, [db.time(new Date()), sid]);
+    },
+
+    async sessionActive(sid: string, userId: string): Promise<{ active: boolean; role?: Role }> {
+      const [row] = await db.all<{ role: Role }>(
+        `select u.role from ${sessions} s join ${usersTable} u on u.id = s.user_id where s.id = ? and s.user_id = ? and s.revoked_at is null`,
+        [sid, userId],
+      );
+      return row ? { active: true, role: row.role } : { active: false };
+    },
+
+    async list(filter: { email?: string }, offset: number, limit: number) {
+      const needle = filter.email?.toLowerCase().replace(/[%_\\]/g, '');
+      const where = needle ? { email: { $like: `%${needle}%` } } : {};
+      const [items, total] = await db.em.findAndCount(User, where, { orderBy: { createdAt: 'asc', id: 'asc' }, offset, limit });
+      return { items, total };
+    },
+
+    async update(userId: string, patch: { role?: Role; isFlagged?: boolean }) {
+      const em = db.em;
+      const user = await em.findOne(User, { id: userId });
+      if (!user) throw new AppError('USER_NOT_FOUND', 'No such user.');
+      if (patch.role !== undefined) user.role = patch.role;
+      if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
+      user.updatedAt = new Date();
+      await em.flush();
+      return user;
+    },
+
+    /** Creates the account if its email is free; used for ADMIN_EMAIL and demo users. */
+    async ensure(input: { email: string; phone: string; password: string; fullName?: string; role: Role }) {
+      return (await accounts.findByEmail(input.email)) ?? accounts.create(input);
+    },
+  };
+  return accounts;
+}
+
+export type Accounts = ReturnType<typeof createAccounts>;

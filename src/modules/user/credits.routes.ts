@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { AppError } from '../../kernel/errors.js';
+import { createApiRouter } from '../../kernel/routing.js';
+import { credits, isoDate } from '../../kernel/schemas.js';
+import type { Accounts } from './accounts.js';
+import type { Ledger } from './ledger.js';
+import { CreditTransaction } from './user.entities.js';
+import * as s from './user.schemas.js';
+import type { Database } from '../../kernel/persistence.js';
+
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
+
+/** Balances, the ledger and admin grants. */
+export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
+  const api = createApiRouter('user', 'Credits');
+
+  api.route(
+    'get',
+    '/api/credits/balance',
+    { summary: 'Spendable and frozen credits of the caller', access: 'user', response: s.balanceView },
+    async ({ principal }) => {
+      const user = await accounts.get(principal.userId);
+      return { user_id: user.id, credit_balance: credits(user.creditBalance), frozen_credits: credits(user.frozenCredits) };
+    },
+  );
+
+  api.route(
+    'get',
+    '/api/credits/transactions',
+    { summary: 'The caller’s ledger, newest first', access: 'user', paginated: true, response: s.transactionView },
+    async ({ principal, page }) => {
+      const [rows, total] = await db.em.findAndCount(
+        CreditTransaction,
+        { userId: principal.userId },
+        { orderBy: { createdAt: 'desc', id: 'desc' }, offset: page.offset, limit: page.perPage },
+      );
+      return {
+        items: rows.map((t) => ({
+          transaction_id: t.id,
+          type: t.type,
+          amount: credits(t.amount),
+          balance_after: credits(t.balanceAfter),
+          reference_id: t.referenceId ?? null,
+          created_at: isoDate(t.createdAt),
+        })),
+        total,
+      };
+    },
+  );
+
+  api.route(
+    'post',
+    '/api/admin/credits',
+    {
+      summary: 'Grant credits to a user',
+      description: 'An `Idempotency-Key` header makes a retried grant apply once.',
+      access: ['admin'],
+      body: s.grantBody,
+      response: s.grantView,
+      errors: ['INVALID_UUID', 'USER_NOT_FOUND'],
+    },
+    async ({ body, ctx }) => {
+      const key = ctx.get('idempotency-key') || randomUUID();
+      if (!IDEMPOTENCY_KEY.test(key)) {
+        throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1-100 letters, digits, dots, dashes or underscores.');
+      }
+      const entry = await ledger.credit({
+        userId: body.user_id,
+        amount: body.amount,
+        key: `grant:${key}`,
+        type: 'GRANT',
+        referenceId: body.reason,
+      });
+      return {
+        transaction_id: entry.transactionId,
+        user_id: body.user_id,
+        type: 'GRANT',
+        amount: credits(entry.amount),
+        credit_balance: credits(entry.balance),
+        reference_id: body.reason,
+      };
+    },
+  );
+
+  return api;
+}

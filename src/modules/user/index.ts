@@ -1,0 +1,45 @@
+import { createTokenService } from '../../kernel/auth.js';
+import { defineModule } from '../../kernel/module.js';
+import { createAccounts, toUserDto } from './accounts.js';
+import { creditRoutes } from './credits.routes.js';
+import { createLedger } from './ledger.js';
+import { seedUsers } from './user.seed.js';
+import { userEntities } from './user.entities.js';
+import { userMigrations } from './user.migrations.js';
+import { type UserPort, userPortDefinition } from './user.port.js';
+import { userRoutes } from './user.routes.js';
+
+export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
+
+/** Accounts, tokens, the credits ledger, one-time passwords and top-ups. */
+export const userModule = defineModule({
+  name: 'user',
+  defaultPort: 5000,
+  entities: userEntities,
+  migrations: userMigrations,
+  port: userPortDefinition,
+  async start({ config, db, log }) {
+    const tokens = createTokenService(config);
+    const accounts = createAccounts(db, config, tokens);
+    const ledger = createLedger(db);
+
+    const port: UserPort = {
+      getUser: async ({ userId }) => toUserDto(await accounts.get(userId)),
+      getRiskFlag: async ({ userId }) => ({ userId, isFlagged: (await accounts.get(userId)).isFlagged }),
+      isSessionActive: ({ sid, userId }) => accounts.sessionActive(sid, userId),
+      debit: (a) => ledger.debit(a),
+      refund: (a) => ledger.credit({ ...a, type: 'REFUND' }),
+      moveCredits: (a) => ledger.move(a),
+      freezeCredits: (a) => ledger.freeze(a),
+      releaseCredits: (a) => ledger.release(a),
+      sendOtp: () => Promise.reject(new Error('not wired yet')),
+      verifyOtp: () => Promise.reject(new Error('not wired yet')),
+    };
+
+    return {
+      routers: [userRoutes(accounts, tokens, config), creditRoutes(db, accounts, ledger)],
+      port,
+      afterStart: () => seedUsers({ config, db, log, accounts, ledger }),
+    };
+  },
+});
