@@ -14,7 +14,8 @@ export function createApp(config: Config, log?: Logger): Promise<Kernel> {
     info: {
       title: 'TicketRemaster API',
       version: '0.1.0',
-      description: 'Concert ticketing: accounts and credits, events and seats, purchase, transfer and door verification.',
+      description:
+        'Concert ticketing: accounts and credits, events and seats, purchase, transfer and door verification.',
     },
   });
 }

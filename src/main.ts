@@ -1,11 +1,11 @@
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './kernel/config.js';
+import { type Config, ConfigError, loadConfig } from './kernel/config.js';
 import { createLogger } from './kernel/logger.js';
 import { exitOnSignals, listen } from './kernel/server.js';
 import { DEMO_USERS } from './modules/user/user.seed.js';
 
 const started = performance.now();
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
@@ -19,7 +19,11 @@ try {
   exitOnSignals(running, kernel);
   const base = `http://localhost:${running.port}`;
   log.info(
-    { port: running.port, modules: kernel.loaded.map((m) => m.name), startup_ms: Math.round(performance.now() - started) },
+    {
+      port: running.port,
+      modules: kernel.loaded.map((m) => m.name),
+      startup_ms: Math.round(performance.now() - started),
+    },
     'listening',
   );
   if (process.stdout.isTTY || config.env === 'development') {
@@ -27,7 +31,8 @@ try {
     console.log(`  Swagger UI: ${base}/docs   OpenAPI: ${base}/openapi.json   Health: ${base}/health`);
     if (config.seedDemo && config.env === 'development' && kernel.loaded.some((m) => m.name === 'user')) {
       console.log('  Demo accounts (email / password / role):');
-      for (const u of DEMO_USERS) console.log(`    ${u.email} / ${u.password} / ${u.role}${u.flagged ? ' (flagged)' : ''}`);
+      for (const u of DEMO_USERS)
+        console.log(`    ${u.email} / ${u.password} / ${u.role}${u.flagged ? ' (flagged)' : ''}`);
     }
     console.log('');
   }

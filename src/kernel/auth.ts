@@ -26,7 +26,13 @@ export type SessionCheck = (sid: string, userId: string) => Promise<{ active: bo
 export type Access = 'public' | 'user' | 'refresh' | Role[];
 
 export interface TokenService {
-  sign(claims: { userId: string; role: Role; sid: string; type: TokenType; jti?: string }): Promise<{ token: string; jti: string; expiresIn: number }>;
+  sign(claims: {
+    userId: string;
+    role: Role;
+    sid: string;
+    type: TokenType;
+    jti?: string;
+  }): Promise<{ token: string; jti: string; expiresIn: number }>;
   verify(token: string, type: TokenType): Promise<Principal>;
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Joi from 'joi';
 
@@ -44,11 +44,17 @@ export interface Config {
   shutdownTimeoutMs: number;
 }
 
-const CONFIG_DIR = resolve(import.meta.dirname, '../../config');
+/** Like node-config: ./config under the working directory, or NODE_CONFIG_DIR. */
+const configDir = (env: NodeJS.ProcessEnv) => resolve(env.NODE_CONFIG_DIR || join(process.cwd(), 'config'));
 const port = Joi.number().integer().min(0).max(65535);
 const url = Joi.string().uri({ scheme: ['http', 'https'] });
-const dbUrl = Joi.string().uri({ scheme: ['postgres', 'postgresql'] }).allow('');
-const perModule = (schema: Joi.Schema) => Joi.object().pattern(/^[a-z]+$/, schema).required();
+const dbUrl = Joi.string()
+  .uri({ scheme: ['postgres', 'postgresql'] })
+  .allow('');
+const perModule = (schema: Joi.Schema) =>
+  Joi.object()
+    .pattern(/^[a-z]+$/, schema)
+    .required();
 
 /** A 32-byte key: exactly 64 hex characters, otherwise base64 that decodes to 32 bytes. */
 const aesKey = Joi.string()
@@ -126,8 +132,8 @@ export class ConfigError extends Error {}
 
 type Tree = { [key: string]: Tree | string | number | boolean };
 
-function readJson(name: string): Tree {
-  const file = join(CONFIG_DIR, `${name}.json`);
+function readJson(dir: string, name: string): Tree {
+  const file = join(dir, `${name}.json`);
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Tree) : {};
 }
 
@@ -167,9 +173,10 @@ function envName(path: (string | number)[], map: Tree): string {
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const nodeEnv = env.NODE_ENV || 'development';
-  const map = readJson('custom-environment-variables');
-  const defaults = readJson('default');
-  const raw = merge(merge(merge(defaults, readJson(nodeEnv)), { env: nodeEnv }), fromEnv(map, env));
+  const dir = configDir(env);
+  const map = readJson(dir, 'custom-environment-variables');
+  const defaults = readJson(dir, 'default');
+  const raw = merge(merge(merge(defaults, readJson(dir, nodeEnv)), { env: nodeEnv }), fromEnv(map, env));
   const { value, error } = schema.validate(raw, {
     abortEarly: true,
     convert: true,

@@ -72,7 +72,13 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   try {
     for (const def of loaded) {
-      const db = await openDatabase({ module: def.name, entities: def.entities, migrations: def.migrations, config, log });
+      const db = await openDatabase({
+        module: def.name,
+        entities: def.entities,
+        migrations: def.migrations,
+        config,
+        log,
+      });
       databases.set(def.name, db);
       instances.set(def.name, await def.start({ config, db, log: log.child({ module: def.name }), ports }));
     }
@@ -124,7 +130,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     ctx.body = await metrics.registry.metrics();
   });
 
-  const ormContext: Middleware = (ctx, next) =>
+  const ormContext: Middleware = (_ctx, next) =>
     RequestContext.create(
       [...databases.values()].map((db) => db.orm.em),
       next,
@@ -138,7 +144,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true;
   // The one middleware order of every process.
-  // biome-ignore lint/suspicious/noExplicitAny: router middleware widen koa's context type
+  // Router middleware widen koa's context type, hence `any` here.
   const stack: Middleware<Koa.DefaultState, any>[] = [
     correlationId(),
     requestLog(log),
@@ -188,7 +194,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     loaded,
     databases,
     openapi,
-    listenPort: () => (config.modules !== 'all' && loaded.length === 1 ? (config.modulePorts[loaded[0].name] ?? loaded[0].defaultPort) : config.port),
+    listenPort: () =>
+      config.modules !== 'all' && loaded.length === 1
+        ? (config.modulePorts[loaded[0].name] ?? loaded[0].defaultPort)
+        : config.port,
     async stop() {
       for (const t of timers) clearInterval(t);
       await Promise.allSettled(running);

@@ -48,7 +48,8 @@ const HTTP_CODES: Record<number, [ErrorCode, string]> = {
 
 function toAppError(err: unknown): AppError | undefined {
   if (err instanceof AppError) return err;
-  const status = (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
+  const status =
+    (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
   const known = status ? HTTP_CODES[status] : undefined;
   return known ? new AppError(known[0], known[1]) : undefined;
 }

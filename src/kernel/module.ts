@@ -41,10 +41,14 @@ export interface ModuleDefinition {
 }
 
 const definitionSchema = Joi.object({
-  name: Joi.string().pattern(/^[a-z]+$/).required(),
+  name: Joi.string()
+    .pattern(/^[a-z]+$/)
+    .required(),
   defaultPort: Joi.number().integer().min(1).max(65535).required(),
   entities: Joi.array().required(),
-  migrations: Joi.array().items(Joi.object({ name: Joi.string().required(), class: Joi.function().required() })).required(),
+  migrations: Joi.array()
+    .items(Joi.object({ name: Joi.string().required(), class: Joi.function().required() }))
+    .required(),
   port: Joi.object({ name: Joi.string().required(), methods: Joi.object().required() }),
   requires: Joi.array().items(Joi.string()),
   start: Joi.function().required(),

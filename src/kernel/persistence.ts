@@ -45,7 +45,7 @@ export abstract class SchemaMigration extends Migration {
   }
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: MikroORM constructs migrations with its own driver and config
+/** MikroORM constructs migrations with its own driver and config. */
 export type MigrationClass = new (...args: any[]) => Migration;
 
 export interface DatabaseOptions {
@@ -95,7 +95,8 @@ function ormOptions({ module, entities, migrations, config }: DatabaseOptions): 
 }
 
 /** A lost database connection is an outage, not a bug: answer 503 instead of 500. */
-const OUTAGE = /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|connect ETIMEDOUT|database system is|SQLITE_CANTOPEN|Timeout acquiring a connection/;
+const OUTAGE =
+  /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|connect ETIMEDOUT|database system is|SQLITE_CANTOPEN|Timeout acquiring a connection/;
 
 export function asOutage(err: unknown): unknown {
   if (err instanceof Error && OUTAGE.test(`${err.message} ${(err as { code?: string }).code ?? ''}`)) {
@@ -129,7 +130,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     knex,
     table: (name) => (dialect === 'postgresql' && schema ? `${quote(schema)}.${quote(name)}` : quote(name)),
     time: (d) => (dialect === 'sqlite' ? +d : new Date(d)),
-    date: (v) => (v instanceof Date ? v : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as number))),
+    date: (v) =>
+      v instanceof Date ? v : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as number)),
     all: run,
     async tx(fn) {
       try {

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import Joi from 'joi';
+import type Joi from 'joi';
 import { SERVICE_TOKEN_HEADER } from './auth.js';
 import { AppError, isErrorCode } from './errors.js';
 import { requestScope } from './logger.js';

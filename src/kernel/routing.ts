@@ -54,9 +54,8 @@ export interface ApiRouter {
 }
 
 /** joi-to-swagger is CommonJS; its default export arrives wrapped under ESM. */
-const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger }).default ?? joiToSwagger) as unknown as (
-  schema: Joi.Schema,
-) => { swagger: object };
+const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger }).default ??
+  joiToSwagger) as unknown as (schema: Joi.Schema) => { swagger: object };
 
 const UUID_ERRORS = new Set(['string.guid']);
 
@@ -65,7 +64,10 @@ function check<T>(schema: Schema<T> | undefined, value: unknown, where: string):
   if (!schema) return {} as T;
   const { value: out, error } = schema.validate(value ?? {}, { abortEarly: false, convert: true });
   if (!error) return out as T;
-  const details = error.details.map((d) => ({ field: d.path.join('.') || where, message: d.message.replace(/"/g, '') }));
+  const details = error.details.map((d) => ({
+    field: d.path.join('.') || where,
+    message: d.message.replace(/"/g, ''),
+  }));
   if (error.details.some((d) => UUID_ERRORS.has(d.type))) {
     throw new AppError('INVALID_UUID', 'An identifier is not a valid UUID.', details);
   }
@@ -176,7 +178,9 @@ export function createApiRouter(module: string, tag: string): ApiRouter {
         security: spec.access === 'public' ? [] : [{ bearerAuth: [] }],
         parameters: [...documentParameters(spec.params, 'path'), ...documentParameters(query, 'query')],
         ...(spec.body
-          ? { requestBody: { required: true, content: { 'application/json': { schema: toSchema(spec.body).swagger } } } }
+          ? {
+              requestBody: { required: true, content: { 'application/json': { schema: toSchema(spec.body).swagger } } },
+            }
           : {}),
         responses: documentResponses(spec, success),
       };

@@ -1,7 +1,8 @@
 import Joi from 'joi';
 
 /** Building blocks for route schemas; validated values come out in the types the code uses. */
-export const uuid = () => Joi.string().guid({ version: ['uuidv1', 'uuidv2', 'uuidv3', 'uuidv4', 'uuidv5', 'uuidv7', 'uuidv8'] });
+export const uuid = () =>
+  Joi.string().guid({ version: ['uuidv1', 'uuidv2', 'uuidv3', 'uuidv4', 'uuidv5', 'uuidv7', 'uuidv8'] });
 
 const CENT_EPSILON = 1e-9;
 

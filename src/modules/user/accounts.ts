@@ -21,7 +21,8 @@ export const toUserDto = (u: User): UserDto => ({
 });
 
 const isUniqueViolation = (err: unknown) =>
-  err instanceof Error && (err.name === 'UniqueConstraintViolationException' || /UNIQUE|unique constraint/i.test(err.message));
+  err instanceof Error &&
+  (err.name === 'UniqueConstraintViolationException' || /UNIQUE|unique constraint/i.test(err.message));
 
 /** Accounts, password checks and login sessions. */
 export function createAccounts(db: Database, config: Config, tokens: TokenService) {
@@ -33,8 +34,19 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
   async function issue(user: { id: string; role: string }, sid: string, refreshJti: string) {
     const access = await tokens.sign({ userId: user.id, role: user.role as Role, sid, type: 'access' });
-    const refresh = await tokens.sign({ userId: user.id, role: user.role as Role, sid, type: 'refresh', jti: refreshJti });
-    return { access_token: access.token, refresh_token: refresh.token, token_type: 'Bearer' as const, expires_in: access.expiresIn };
+    const refresh = await tokens.sign({
+      userId: user.id,
+      role: user.role as Role,
+      sid,
+      type: 'refresh',
+      jti: refreshJti,
+    });
+    return {
+      access_token: access.token,
+      refresh_token: refresh.token,
+      token_type: 'Bearer' as const,
+      expires_in: access.expiresIn,
+    };
   }
 
   const accounts = {
@@ -57,7 +69,8 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       try {
         await em.flush();
       } catch (err) {
-        if (isUniqueViolation(err)) throw new AppError('EMAIL_ALREADY_EXISTS', 'An account with this email already exists.');
+        if (isUniqueViolation(err))
+          throw new AppError('EMAIL_ALREADY_EXISTS', 'An account with this email already exists.');
         throw err;
       }
       return user;
@@ -79,18 +92,17 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
     async login(email: string, password: string) {
       const user = await accounts.findByEmail(email);
-      const ok = user ? await argon2.verify(user.passwordHash, password) : (await argon2.verify(await decoy, password), false);
+      const ok = user
+        ? await argon2.verify(user.passwordHash, password)
+        : (await argon2.verify(await decoy, password), false);
       if (!user || !ok) throw new AppError('UNAUTHORIZED', 'The email or password is wrong.');
       const sid = randomUUID();
       const refreshJti = randomUUID();
       const now = new Date();
-      await db.all(`insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at) values (?, ?, ?, null, ?, ?)`, [
-        sid,
-        user.id,
-        refreshJti,
-        db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000),
-        db.time(now),
-      ]);
+      await db.all(
+        `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at) values (?, ?, ?, null, ?, ?)`,
+        [sid, user.id, refreshJti, db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000), db.time(now)],
+      );
       return { ...(await issue(user, sid, refreshJti)), user };
     },
 
@@ -112,7 +124,10 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
     },
 
     async revoke(sid: string) {
-      await db.all(`update ${sessions} set revoked_at = ? where id = ? and revoked_at is null`, [db.time(new Date()), sid]);
+      await db.all(`update ${sessions} set revoked_at = ? where id = ? and revoked_at is null`, [
+        db.time(new Date()),
+        sid,
+      ]);
     },
 
     async sessionActive(sid: string, userId: string): Promise<{ active: boolean; role?: Role }> {
@@ -126,7 +141,11 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
     async list(filter: { email?: string }, offset: number, limit: number) {
       const needle = filter.email?.toLowerCase().replace(/[%_\\]/g, '');
       const where = needle ? { email: { $like: `%${needle}%` } } : {};
-      const [items, total] = await db.em.findAndCount(User, where, { orderBy: { createdAt: 'asc', id: 'asc' }, offset, limit });
+      const [items, total] = await db.em.findAndCount(User, where, {
+        orderBy: { createdAt: 'asc', id: 'asc' },
+        offset,
+        limit,
+      });
       return { items, total };
     },
 

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../kernel/errors.js';
+import type { Database } from '../../kernel/persistence.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits, isoDate } from '../../kernel/schemas.js';
 import type { Accounts } from './accounts.js';
 import type { Ledger } from './ledger.js';
 import { CreditTransaction } from './user.entities.js';
 import * as s from './user.schemas.js';
-import type { Database } from '../../kernel/persistence.js';
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
 
@@ -20,7 +20,11 @@ export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
     { summary: 'Spendable and frozen credits of the caller', access: 'user', response: s.balanceView },
     async ({ principal }) => {
       const user = await accounts.get(principal.userId);
-      return { user_id: user.id, credit_balance: credits(user.creditBalance), frozen_credits: credits(user.frozenCredits) };
+      return {
+        user_id: user.id,
+        credit_balance: credits(user.creditBalance),
+        frozen_credits: credits(user.frozenCredits),
+      };
     },
   );
 
@@ -62,7 +66,10 @@ export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
     async ({ body, ctx }) => {
       const key = ctx.get('idempotency-key') || randomUUID();
       if (!IDEMPOTENCY_KEY.test(key)) {
-        throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1-100 letters, digits, dots, dashes or underscores.');
+        throw new AppError(
+          'VALIDATION_ERROR',
+          'Idempotency-Key must be 1-100 letters, digits, dots, dashes or underscores.',
+        );
       }
       const entry = await ledger.credit({
         userId: body.user_id,

@@ -3,11 +3,11 @@ import { defineModule } from '../../kernel/module.js';
 import { createAccounts, toUserDto } from './accounts.js';
 import { creditRoutes } from './credits.routes.js';
 import { createLedger } from './ledger.js';
-import { seedUsers } from './user.seed.js';
 import { userEntities } from './user.entities.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
 import { userRoutes } from './user.routes.js';
+import { seedUsers } from './user.seed.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
 

@@ -152,7 +152,12 @@ export function createLedger(db: Database) {
         const now = await balances(trx, a.userId);
         const released = Math.min(a.amount, now.frozen_credits);
         const after = await shift(trx, a.userId, -released);
-        return { userId: a.userId, frozen: released, creditBalance: after.credit_balance, frozenCredits: after.frozen_credits };
+        return {
+          userId: a.userId,
+          frozen: released,
+          creditBalance: after.credit_balance,
+          frozenCredits: after.frozen_credits,
+        };
       }),
   };
 }

@@ -1,7 +1,15 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 
 export const ROLES = ['customer', 'staff', 'admin'] as const;
-export const LEDGER_TYPES = ['TOPUP', 'PURCHASE', 'REFUND', 'TRANSFER_IN', 'TRANSFER_OUT', 'GRANT', 'REVERSAL'] as const;
+export const LEDGER_TYPES = [
+  'TOPUP',
+  'PURCHASE',
+  'REFUND',
+  'TRANSFER_IN',
+  'TRANSFER_OUT',
+  'GRANT',
+  'REVERSAL',
+] as const;
 export type LedgerType = (typeof LEDGER_TYPES)[number];
 
 export const User = defineEntity({

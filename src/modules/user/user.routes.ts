@@ -36,7 +36,12 @@ export function userRoutes(accounts: Accounts, tokens: TokenService, config: Con
       before: [rateLimit(config, 'register')],
     },
     async ({ body }) => {
-      const user = await accounts.create({ email: body.email, phone: body.phone, password: body.password, fullName: body.full_name });
+      const user = await accounts.create({
+        email: body.email,
+        phone: body.phone,
+        password: body.password,
+        fullName: body.full_name,
+      });
       return { user_id: user.id, email: user.email, message: 'Account created; you can log in now.' };
     },
   );

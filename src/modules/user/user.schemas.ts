@@ -8,7 +8,10 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 
 export const registerBody = Joi.object({
   email: email.required(),
-  phone: Joi.string().pattern(E164).required().messages({ 'string.pattern.base': 'phone must be E.164, e.g. +6591234567' }),
+  phone: Joi.string()
+    .pattern(E164)
+    .required()
+    .messages({ 'string.pattern.base': 'phone must be E.164, e.g. +6591234567' }),
   password: password.required(),
   full_name: Joi.string().trim().min(1).max(200).allow(null),
 });

@@ -1,0 +1,120 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/kernel/config.js';
+import type { Kernel } from '../../src/kernel/kernel.js';
+import { listen, type Running } from '../../src/kernel/server.js';
+
+export type DbKind = 'sqlite' | 'postgres';
+
+/** PostgreSQL server for tests: TEST_DATABASE_URL, else DATABASE_URL; absent → SQLite only. */
+export const PG_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || '';
+
+/** The databases every suite runs on: SQLite always, PostgreSQL when one is configured. */
+export const DATABASES: DbKind[] = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+export interface TestDb {
+  env: Record<string, string>;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database: a temporary directory for SQLite, a new database on PostgreSQL. */
+export async function freshDatabase(kind: DbKind): Promise<TestDb> {
+  if (kind === 'sqlite') {
+    const dir = mkdtempSync(join(tmpdir(), 'tr-test-'));
+    return {
+      env: { DATA_DIR: dir, DATABASE_URL: '' },
+      drop: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const name = `tr_test_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(PG_URL);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString(), DATA_DIR: join(tmpdir(), name) },
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+export interface Response<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export interface TestApp {
+  kind: DbKind;
+  url: string;
+  kernel: Kernel;
+  running: Running;
+  env: Record<string, string>;
+  request<T = any>(
+    method: string,
+    path: string,
+    options?: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string },
+  ): Promise<Response<T>>;
+  close(): Promise<void>;
+}
+
+export async function request<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  options: { body?: unknown; token?: string; headers?: Record<string, string>; raw?: string } = {},
+): Promise<Response<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined = options.raw;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  const res = await fetch(`${base}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {}
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+export const TEST_ADMIN = { email: 'root@test.local', password: 'root-password-1' };
+
+/** Boots the real kernel (all modules unless MODULES says otherwise) on a fresh database. */
+export async function startApp(kind: DbKind, env: Record<string, string> = {}): Promise<TestApp> {
+  const db = await freshDatabase(kind);
+  const fullEnv = {
+    NODE_ENV: 'test',
+    ADMIN_EMAIL: TEST_ADMIN.email,
+    ADMIN_PASSWORD: TEST_ADMIN.password,
+    ...db.env,
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const kernel = await createApp(config);
+  const running = await listen(kernel, 0, '127.0.0.1');
+  const url = `http://127.0.0.1:${running.port}`;
+  return {
+    kind,
+    url,
+    kernel,
+    running,
+    env: fullEnv,
+    request: (method, path, options) => request(url, method, path, options),
+    async close() {
+      await running.close();
+      await db.drop();
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { TEST_ADMIN, type TestApp } from './app.js';
+
+export interface TestUser {
+  userId: string;
+  email: string;
+  password: string;
+  token: string;
+  refreshToken: string;
+}
+
+export async function login(app: TestApp, email: string, password: string): Promise<TestUser> {
+  const res = await app.request('POST', '/api/auth/login', { body: { email, password } });
+  if (res.status !== 200) throw new Error(`login ${email} failed: ${res.status} ${JSON.stringify(res.body)}`);
+  const d = res.body.data;
+  return { userId: d.user.user_id, email, password, token: d.access_token, refreshToken: d.refresh_token };
+}
+
+/** Registers a fresh customer and logs them in. */
+export async function newUser(app: TestApp, extra: { phone?: string; full_name?: string } = {}): Promise<TestUser> {
+  const email = `u-${randomUUID()}@test.local`;
+  const password = 'correct-horse-1';
+  const res = await app.request('POST', '/api/auth/register', {
+    body: {
+      email,
+      password,
+      phone: extra.phone ?? '+6591234567',
+      ...(extra.full_name ? { full_name: extra.full_name } : {}),
+    },
+  });
+  if (res.status !== 201) throw new Error(`register failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return login(app, email, password);
+}
+
+export const adminLogin = (app: TestApp) => login(app, TEST_ADMIN.email, TEST_ADMIN.password);
+
+/** Grants credits (in credits, not cents) through the admin API. */
+export async function grant(app: TestApp, admin: TestUser, userId: string, amount: number) {
+  const res = await app.request('POST', '/api/admin/credits', {
+    token: admin.token,
+    body: { user_id: userId, amount, reason: 'test grant' },
+  });
+  if (res.status !== 201) throw new Error(`grant failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.data;
+}
