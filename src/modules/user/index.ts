@@ -3,6 +3,7 @@ import { defineModule } from '../../kernel/module.js';
 import { createAccounts, toUserDto } from './accounts.js';
 import { creditRoutes } from './credits.routes.js';
 import { createLedger } from './ledger.js';
+import { createOperations } from './operations.js';
 import { userEntities } from './user.entities.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
@@ -21,7 +22,8 @@ export const userModule = defineModule({
   async start({ config, db, log }) {
     const tokens = createTokenService(config);
     const accounts = createAccounts(db, config, tokens);
-    const ledger = createLedger(db);
+    const operations = createOperations(db);
+    const ledger = createLedger(db, operations);
 
     const port: UserPort = {
       getUser: async ({ userId }) => toUserDto(await accounts.get(userId)),

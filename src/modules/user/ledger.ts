@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/knex';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
+import type { Operations } from './operations.js';
 import type { LedgerType } from './user.entities.js';
 import type { FreezeResult, LedgerResult, MoveResult } from './user.port.js';
-
-class Replay extends Error {}
 
 interface Balances {
   credit_balance: number;
@@ -14,42 +13,12 @@ interface Balances {
 
 /**
  * The credits ledger. Each change is one conditional UPDATE of the balance plus one ledger row in
- * the same transaction; `operations` records the first result of every idempotency key.
+ * the same transaction, applied once per idempotency key.
  */
-export function createLedger(db: Database) {
+export function createLedger(db: Database, { once }: Operations) {
   const users = db.table('users');
   const ledger = db.table('credit_transactions');
-  const ops = db.table('operations');
   const pg = db.dialect === 'postgresql';
-
-  async function replay<R>(key: string, op: string): Promise<R> {
-    const [row] = await db.all<{ op: string; result: string }>(`select op, result from ${ops} where key = ?`, [key]);
-    if (!row) throw new Error(`operation ${key} vanished`);
-    if (row.op !== op) throw new AppError('IDEMPOTENCY_CONFLICT', `Key "${key}" was already used for ${row.op}.`);
-    return JSON.parse(row.result) as R;
-  }
-
-  /** Applies `fn` once per key; a repeat (even a concurrent one) gets the first result back. */
-  async function once<R>(key: string, op: string, fn: (trx: Knex.Transaction) => Promise<R>): Promise<R> {
-    const [prior] = await db.all(`select 1 as hit from ${ops} where key = ?`, [key]);
-    if (prior) return replay<R>(key, op);
-    try {
-      return await db.tx(async (trx) => {
-        const claimed = await db.all(
-          `insert into ${ops} (key, op, result, created_at) values (?, ?, '', ?) on conflict (key) do nothing returning key`,
-          [key, op, db.time(new Date())],
-          trx,
-        );
-        if (!claimed.length) throw new Replay();
-        const result = await fn(trx);
-        await db.all(`update ${ops} set result = ? where key = ?`, [JSON.stringify(result), key], trx);
-        return result;
-      });
-    } catch (err) {
-      if (err instanceof Replay) return replay<R>(key, op);
-      throw err;
-    }
-  }
 
   async function missingUser(userId: string, trx: Knex.Transaction): Promise<never> {
     const [found] = await db.all(`select 1 as hit from ${users} where id = ?`, [userId], trx);
@@ -113,7 +82,6 @@ export function createLedger(db: Database) {
   }
 
   return {
-    once,
     credit: (a: { userId: string; amount: number; key: string; type: LedgerType; referenceId?: string }) =>
       once(a.key, a.type, (trx) => change(trx, { ...a, amount: Math.abs(a.amount) })),
     debit: (a: { userId: string; amount: number; key: string; referenceId?: string }) =>
