@@ -9,7 +9,7 @@ import { correlationId, errors, jsonBody, requestLog, security } from './middlew
 import type { ModuleDefinition, ModuleInstance } from './module.js';
 import { buildOpenApi, createMetrics, docsRouter } from './observability.js';
 import { type Database, openDatabase } from './persistence.js';
-import { createHttpPort, createPortRouter, type PortImpl, type Ports } from './ports.js';
+import { createHttpPort, createLocalPort, createPortRouter, type PortImpl, type Ports } from './ports.js';
 import { isoDate } from './schemas.js';
 
 export interface KernelOptions {
@@ -56,9 +56,10 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const instances = new Map<string, ModuleInstance>();
   const remotes = new Map<string, unknown>();
 
+  const locals = new Map<string, Record<string, (args: unknown) => Promise<unknown>>>();
   const ports: Ports = {
     get<T>(name: string): T {
-      const local = instances.get(name)?.port;
+      const local = locals.get(name);
       if (local) return local as T;
       const def = modules.find((m) => m.name === name);
       if (!def?.port) throw new Error(`No module offers a port named "${name}"`);
@@ -80,7 +81,9 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         log,
       });
       databases.set(def.name, db);
-      instances.set(def.name, await def.start({ config, db, log: log.child({ module: def.name }), ports }));
+      const instance = await def.start({ config, db, log: log.child({ module: def.name }), ports });
+      instances.set(def.name, instance);
+      if (def.port && instance.port) locals.set(def.name, createLocalPort(def.port, instance.port as PortImpl));
     }
   } catch (err) {
     await Promise.allSettled([...databases.values()].map((db) => db.close()));
@@ -98,8 +101,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const internal = new Router();
   internal.use('/internal', serviceGuard(config.serviceToken));
   for (const def of loaded) {
-    const impl = instances.get(def.name)?.port;
-    if (def.port && impl) internal.use(createPortRouter(def.port, impl as PortImpl).routes());
+    const local = locals.get(def.name);
+    if (def.port && local) internal.use(createPortRouter(def.port, local).routes());
   }
   const ops = docsRouter(openapi);
   ops.get('/health', async (ctx) => {

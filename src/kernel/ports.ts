@@ -63,22 +63,41 @@ export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceT
   return client as T;
 }
 
-/** The internal routes that serve a port to other slices; mounted behind the service guard. */
-export function createPortRouter(def: PortDefinition, impl: PortImpl): Router {
-  const router = new Router({ prefix: `/internal/${def.name}` });
+function argumentError(def: PortDefinition, method: string, error: Joi.ValidationError) {
+  return new AppError(
+    'VALIDATION_ERROR',
+    `Invalid arguments to ${def.name}.${method}.`,
+    error.details.map((d) => ({ field: d.path.join('.'), message: d.message.replace(/"/g, '') })),
+  );
+}
+
+/**
+ * The in-process adapter: the implementation behind the same argument checks the internal
+ * routes apply, so that a caller cannot tell the two adapters apart.
+ */
+export function createLocalPort<T>(def: PortDefinition, impl: PortImpl): T {
+  const port: Record<string, (args: unknown) => Promise<unknown>> = {};
   for (const [method, schema] of Object.entries(def.methods)) {
     const fn = impl[method];
     if (typeof fn !== 'function') throw new Error(`Port "${def.name}" does not implement "${method}"`);
+    port[method] = async (args) => {
+      const { value, error } = schema.validate(args ?? {}, { abortEarly: false, convert: false });
+      if (error) throw argumentError(def, method, error);
+      return fn.call(impl, value as never);
+    };
+  }
+  return port as T;
+}
+
+/** The internal routes that serve a port to other slices; mounted behind the service guard. */
+export function createPortRouter(
+  def: PortDefinition,
+  port: Record<string, (args: unknown) => Promise<unknown>>,
+): Router {
+  const router = new Router({ prefix: `/internal/${def.name}` });
+  for (const method of Object.keys(def.methods)) {
     router.post(`/${method}`, async (ctx) => {
-      const { value, error } = schema.validate(ctx.request.body ?? {}, { abortEarly: false });
-      if (error) {
-        throw new AppError(
-          'VALIDATION_ERROR',
-          `Invalid arguments to ${def.name}.${method}.`,
-          error.details.map((d) => ({ field: d.path.join('.'), message: d.message.replace(/"/g, '') })),
-        );
-      }
-      ctx.body = { success: true, data: (await fn.call(impl, value as never)) ?? null };
+      ctx.body = { success: true, data: (await port[method](ctx.request.body)) ?? null };
     });
   }
   return router;
