@@ -96,10 +96,13 @@ function ormOptions({ module, entities, migrations, config }: DatabaseOptions): 
 
 /** A lost database connection is an outage, not a bug: answer 503 instead of 500. */
 const OUTAGE =
-  /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|connect ETIMEDOUT|database system is|SQLITE_CANTOPEN|Timeout acquiring a connection/;
+  /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|Connection ended unexpectedly|connect ETIMEDOUT|database system is|not currently accepting connections|database "[^"]+" does not exist|SQLITE_CANTOPEN|Timeout acquiring a connection/;
 
 export function asOutage(err: unknown): unknown {
-  if (err instanceof Error && OUTAGE.test(`${err.message} ${(err as { code?: string }).code ?? ''}`)) {
+  if (
+    err instanceof Error &&
+    (err.name === 'ConnectionException' || OUTAGE.test(`${err.message} ${(err as { code?: string }).code ?? ''}`))
+  ) {
     return new AppError('SERVICE_UNAVAILABLE', 'The database cannot be reached; try again shortly.');
   }
   return err;

@@ -17,7 +17,7 @@ const ADAPTERS = {
 async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
   const err = await t.throwsAsync(p);
   t.true(err instanceof AppError, `expected an AppError, got ${err?.constructor.name}: ${err?.message}`);
-  t.is((err as AppError).code, code);
+  t.is((err as AppError).code as string, code);
 }
 
 for (const kind of DATABASES) {
@@ -177,7 +177,7 @@ for (const kind of DATABASES) {
 
   test(`[${kind}] internal routes refuse callers without the service credential`, async (t) => {
     const u = await newUser(app);
-    for (const headers of [{}, { 'x-service-token': 'wrong' }]) {
+    for (const headers of [{}, { 'x-service-token': 'wrong' }] as Record<string, string>[]) {
       const res = await app.request('POST', '/internal/user/debit', {
         headers,
         body: { userId: u.userId, amount: 1, key: randomUUID() },
