@@ -2,7 +2,7 @@ import { createApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './kernel/config.js';
 import { createLogger } from './kernel/logger.js';
 import { exitOnSignals, listen } from './kernel/server.js';
-import { DEMO_USERS } from './modules/user/user.seed.js';
+import { DEMO_USERS } from './modules/user/index.js';
 
 const started = performance.now();
 let config: Config;

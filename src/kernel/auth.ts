@@ -36,6 +36,9 @@ export interface TokenService {
   verify(token: string, type: TokenType): Promise<Principal>;
 }
 
+const isId = (v: unknown): v is string =>
+  typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);
+
 /** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
 export function createTokenService(config: Config): TokenService {
   const key = new TextEncoder().encode(config.jwtSecret);
@@ -60,8 +63,8 @@ export function createTokenService(config: Config): TokenService {
         throw new AppError('UNAUTHORIZED', 'The token is invalid.');
       }
       const { sub, role, sid, jti, exp } = payload;
-      const wellFormed =
-        typeof sub === 'string' && typeof sid === 'string' && typeof jti === 'string' && typeof exp === 'number';
+      // Ids are UUIDs: anything else could not name a session and must never reach a query.
+      const wellFormed = isId(sub) && isId(sid) && isId(jti) && typeof exp === 'number';
       if (!wellFormed || payload.type !== type || !['customer', 'staff', 'admin'].includes(role as string)) {
         throw new AppError('UNAUTHORIZED', `An ${type} token is required.`);
       }
@@ -73,7 +76,8 @@ export function createTokenService(config: Config): TokenService {
 function bearer(ctx: Context): string | undefined {
   const header = ctx.get('authorization');
   if (!header) return undefined;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header);
+  // The scheme is case-insensitive (RFC 7235).
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i.exec(header);
   if (!match) throw new AppError('UNAUTHORIZED', 'The Authorization header must be "Bearer <token>".');
   return match[1];
 }

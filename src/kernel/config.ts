@@ -90,12 +90,17 @@ const schema = Joi.object<Config>({
   seedDemo: Joi.boolean().required(),
   otpProvider: Joi.string().valid('local', 'smu').required(),
   otpDelivery: Joi.string().valid('log', 'webhook').required(),
-  otpWebhookUrl: url.allow('').required(),
-  smuApiUrl: url.allow('').required(),
+  // Key-level conditions: an object-level `.when` would be concatenated with `allow('')` and so let '' through.
+  otpWebhookUrl: Joi.when('otpDelivery', { is: 'webhook', then: url, otherwise: url.allow('') }).required(),
+  smuApiUrl: Joi.when('otpProvider', { is: 'smu', then: url, otherwise: url.allow('') }).required(),
   smuApiKey: Joi.string().allow('').required(),
   paymentProvider: Joi.string().valid('fake', 'stripe').required(),
   paymentCurrency: Joi.string().lowercase().length(3).required(),
-  stripeSecretKey: Joi.string().allow('').required(),
+  stripeSecretKey: Joi.when('paymentProvider', {
+    is: 'stripe',
+    then: Joi.string(),
+    otherwise: Joi.string().allow(''),
+  }).required(),
   stripeWebhookSecret: Joi.string().min(8).required(),
   stripeApiUrl: url.allow('').required(),
   accessTokenTtlSeconds: Joi.number().integer().min(1).required(),
@@ -109,24 +114,14 @@ const schema = Joi.object<Config>({
     timeCost: Joi.number().integer().min(1).required(),
   }).required(),
   shutdownTimeoutMs: Joi.number().integer().min(100).required(),
-})
-  .when(Joi.object({ env: Joi.valid('production') }).unknown(), {
-    then: Joi.object({
-      jwtSecret: Joi.string().min(32).invalid(Joi.ref('$defaults.jwtSecret')),
-      serviceToken: Joi.string().min(32).invalid(Joi.ref('$defaults.serviceToken')),
-      stripeWebhookSecret: Joi.invalid(Joi.ref('$defaults.stripeWebhookSecret')),
-      qrEncryptionKey: Joi.invalid(Joi.ref('$defaults.qrEncryptionKey')),
-    }),
-  })
-  .when(Joi.object({ otpDelivery: Joi.valid('webhook') }).unknown(), {
-    then: Joi.object({ otpWebhookUrl: url.required() }),
-  })
-  .when(Joi.object({ otpProvider: Joi.valid('smu') }).unknown(), {
-    then: Joi.object({ smuApiUrl: url.required() }),
-  })
-  .when(Joi.object({ paymentProvider: Joi.valid('stripe') }).unknown(), {
-    then: Joi.object({ stripeSecretKey: Joi.string().min(1).required() }),
-  });
+}).when(Joi.object({ env: Joi.valid('production') }).unknown(), {
+  then: Joi.object({
+    jwtSecret: Joi.string().min(32).invalid(Joi.ref('$defaults.jwtSecret')),
+    serviceToken: Joi.string().min(32).invalid(Joi.ref('$defaults.serviceToken')),
+    stripeWebhookSecret: Joi.invalid(Joi.ref('$defaults.stripeWebhookSecret')),
+    qrEncryptionKey: Joi.invalid(Joi.ref('$defaults.qrEncryptionKey')),
+  }),
+});
 
 export class ConfigError extends Error {}
 

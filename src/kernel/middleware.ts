@@ -7,6 +7,7 @@ import ratelimit from 'koa-ratelimit';
 import type { Config } from './config.js';
 import { AppError, type ErrorCode } from './errors.js';
 import { type Logger, requestScope } from './logger.js';
+import { asOutage } from './persistence.js';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -46,7 +47,8 @@ const HTTP_CODES: Record<number, [ErrorCode, string]> = {
   503: ['SERVICE_UNAVAILABLE', 'A service this call needs is unavailable.'],
 };
 
-function toAppError(err: unknown): AppError | undefined {
+function toAppError(thrown: unknown): AppError | undefined {
+  const err = asOutage(thrown);
   if (err instanceof AppError) return err;
   const status =
     (err as { status?: number; statusCode?: number })?.status ?? (err as { statusCode?: number })?.statusCode;
@@ -72,6 +74,12 @@ export const errors =
       }
       ctx.status = appError.status;
       ctx.body = appError.toJSON();
+      if (appError.code === 'METHOD_NOT_ALLOWED') {
+        // A 405 must say what is allowed (RFC 9110); the router throws without setting it.
+        const matched = (ctx as { matched?: { methods: string[] }[] }).matched ?? [];
+        const allowed = [...new Set(matched.flatMap((layer) => layer.methods))];
+        if (allowed.length) ctx.set('Allow', allowed.join(', '));
+      }
       if (err instanceof Error && 'headers' in err && err.headers && typeof err.headers === 'object') {
         ctx.set(err.headers as Record<string, string>);
       }
@@ -91,6 +99,12 @@ export const jsonBody = (): Middleware => {
     text: false,
     includeUnparsed: true,
     parsedMethods: [HttpMethodEnum.POST, HttpMethodEnum.PUT, HttpMethodEnum.PATCH, HttpMethodEnum.DELETE],
+    // A body that fails to decompress (bad gzip, deflate or brotli) is the client's fault, not a 500.
+    onError: (err) => {
+      throw (err as { status?: number }).status
+        ? err
+        : new AppError('VALIDATION_ERROR', 'The request body could not be decoded.');
+    },
   });
   return async (ctx, next) => {
     const length = Number(ctx.get('content-length') || 0);
@@ -102,10 +116,6 @@ export const jsonBody = (): Middleware => {
     return parse(ctx, next);
   };
 };
-
-/** The raw bytes of a JSON body, for signature checks. */
-export const rawBody = (body: unknown): string =>
-  (body as Record<symbol, string> | undefined)?.[Symbol.for('unparsedBody')] ?? '';
 
 export const security = (config: Config): Middleware[] => {
   const origins = config.corsOrigins

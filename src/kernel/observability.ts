@@ -32,7 +32,8 @@ export function createMetrics() {
       const labels = {
         module: (ctx.state.module as string | undefined) ?? 'kernel',
         method: ctx.method,
-        route: (ctx as { _matchedRoute?: string })._matchedRoute ?? (ctx.status === 404 ? 'unmatched' : ctx.path),
+        // A request refused before routing (405, 413, 415) has no route: its raw path would be a label per URL.
+        route: (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched',
         status: String(ctx.status),
       };
       requests.inc(labels);
@@ -56,7 +57,7 @@ export function buildOpenApi(info: OpenApiInfo, routers: ApiRouter[]) {
     openapi: '3.0.3',
     info,
     servers: [{ url: '/' }],
-    tags: [...new Set(routers.map((r) => r.module))].map((name) => ({ name })),
+    tags: [...new Map(routers.map((r) => [r.tag, { name: r.tag, description: `module ${r.module}` }])).values()],
     paths,
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

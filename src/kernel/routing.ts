@@ -17,6 +17,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   access: Access;
   params?: Schema<P>;
   query?: Schema<Q>;
+  /** Request headers the route reads (lower-case names); other headers pass. */
+  headers?: Schema;
   body?: Schema<B>;
   /** Schema of `data` in the success envelope (documentation only). */
   response?: Joi.Schema;
@@ -31,6 +33,7 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
 export interface RouteInput<P, Q, B> {
   params: P;
   query: Q;
+  headers: Record<string, string | undefined>;
   body: B;
   page: Page;
   principal: Principal;
@@ -43,6 +46,8 @@ type Handler<P, Q, B> = (input: RouteInput<P, Q, B>) => Promise<unknown> | unkno
 
 export interface ApiRouter {
   readonly module: string;
+  /** The OpenAPI tag its operations are listed under. */
+  readonly tag: string;
   readonly router: Router;
   readonly paths: Record<string, Record<string, object>>;
   route<PS extends Schema | undefined, QS extends Schema | undefined, BS extends Schema | undefined>(
@@ -59,10 +64,32 @@ const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger })
 
 const UUID_ERRORS = new Set(['string.guid']);
 
+/** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
+const NOTHING = Joi.object({});
+
+/** The path of the first string holding a NUL, which PostgreSQL cannot store and which ends a SQLite literal. */
+function nulAt(value: unknown, path: string[] = []): string | undefined {
+  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const found = nulAt(item, [...path, key]);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 /** Runs a joi schema over one part of the request; the first fault decides the error code. */
 function check<T>(schema: Schema<T> | undefined, value: unknown, where: string): T {
+  const nul = nulAt(value);
+  if (nul !== undefined) {
+    const field = nul || where;
+    throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [
+      { field, message: `${field} must not contain NUL characters` },
+    ]);
+  }
   if (!schema) return {} as T;
-  const { value: out, error } = schema.validate(value ?? {}, { abortEarly: false, convert: true });
+  // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
+  const { value: out, error } = schema.validate(value === undefined ? {} : value, { abortEarly: false, convert: true });
   if (!error) return out as T;
   const details = error.details.map((d) => ({
     field: d.path.join('.') || where,
@@ -78,7 +105,8 @@ const errorEnvelopeRef = { $ref: '#/components/schemas/ErrorEnvelope' };
 
 function documentResponses(spec: RouteSpec, success: number) {
   const codes = new Set<ErrorCode>(spec.errors ?? []);
-  if (spec.params || spec.query || spec.body || spec.paginated) codes.add('VALIDATION_ERROR');
+  // Every route validates: a route without a query or body schema refuses stray fields.
+  codes.add('VALIDATION_ERROR');
   if (spec.access !== 'public') codes.add('UNAUTHORIZED').add('TOKEN_EXPIRED');
   if (Array.isArray(spec.access)) codes.add('FORBIDDEN');
   if (spec.body) codes.add('PAYLOAD_TOO_LARGE').add('UNSUPPORTED_MEDIA_TYPE');
@@ -107,7 +135,7 @@ function documentResponses(spec: RouteSpec, success: number) {
   return responses;
 }
 
-function documentParameters(schema: Schema | undefined, location: 'path' | 'query') {
+function documentParameters(schema: Schema | undefined, location: 'path' | 'query' | 'header') {
   if (!schema) return [];
   const swagger = toSchema(schema).swagger as { properties?: Record<string, object>; required?: string[] };
   return Object.entries(swagger.properties ?? {}).map(([name, s]) => ({
@@ -134,17 +162,20 @@ export function createApiRouter(module: string, tag: string): ApiRouter {
 
   const api: ApiRouter = {
     module,
+    tag,
     router,
     paths,
     route(method, path, spec, handler) {
-      const query = spec.paginated ? (spec.query ?? Joi.object()).keys(pagination) : spec.query;
+      const query = spec.paginated ? (spec.query ?? Joi.object()).keys(pagination) : (spec.query ?? NOTHING);
       const success = spec.status ?? (method === 'post' ? 201 : 200);
       const run: Middleware = async (ctx) => {
         const params = check(spec.params, ctx.params, 'path');
         const q = check(query, ctx.query, 'query') as Record<string, unknown>;
-        const body = check(spec.body, ctx.request.body, 'body');
+        const body = check(spec.body ?? NOTHING, ctx.request.body, 'body');
+        const headers = spec.headers ? check(spec.headers.unknown(true), ctx.headers, 'headers') : {};
         const result = await handler({
           params,
+          headers,
           query: q,
           body,
           page: spec.paginated ? toPage(q as { page: number; per_page: number }) : toPage({ page: 1, per_page: 20 }),
@@ -176,10 +207,18 @@ export function createApiRouter(module: string, tag: string): ApiRouter {
         ...(spec.description ? { description: spec.description } : {}),
         operationId: `${method}${openPath.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)/g, (_, c: string) => c.toUpperCase())}`,
         security: spec.access === 'public' ? [] : [{ bearerAuth: [] }],
-        parameters: [...documentParameters(spec.params, 'path'), ...documentParameters(query, 'query')],
+        parameters: [
+          ...documentParameters(spec.params, 'path'),
+          ...documentParameters(query, 'query'),
+          ...documentParameters(spec.headers, 'header'),
+        ],
         ...(spec.body
           ? {
-              requestBody: { required: true, content: { 'application/json': { schema: toSchema(spec.body).swagger } } },
+              requestBody: {
+                // Optional when an absent body is valid (logout's refresh_token, for one).
+                required: spec.body.validate({}).error !== undefined,
+                content: { 'application/json': { schema: toSchema(spec.body).swagger } },
+              },
             }
           : {}),
         responses: documentResponses(spec, success),

@@ -24,9 +24,12 @@ export async function listen(kernel: Kernel, port = kernel.listenPort(), host = 
     close() {
       closing ??= (async () => {
         const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+        // A keep-alive connection goes idle when its last request ends: close it then, not at its timeout.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
         server.closeIdleConnections();
         const deadline = setTimeout(() => server.closeAllConnections(), kernel.config.shutdownTimeoutMs - 1000);
         await drained;
+        clearInterval(sweep);
         clearTimeout(deadline);
         await kernel.stop();
       })();

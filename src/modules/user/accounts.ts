@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { raw } from '@mikro-orm/core';
 import argon2 from 'argon2';
 import type { Role, TokenService } from '../../kernel/auth.js';
 import type { Config } from '../../kernel/config.js';
@@ -92,9 +93,9 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
     async login(email: string, password: string) {
       const user = await accounts.findByEmail(email);
-      const ok = user
-        ? await argon2.verify(user.passwordHash, password)
-        : (await argon2.verify(await decoy, password), false);
+      let ok = false;
+      if (user) ok = await argon2.verify(user.passwordHash, password);
+      else await argon2.verify(await decoy, password);
       if (!user || !ok) throw new AppError('UNAUTHORIZED', 'The email or password is wrong.');
       const sid = randomUUID();
       const refreshJti = randomUUID();
@@ -139,8 +140,9 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
     },
 
     async list(filter: { email?: string }, offset: number, limit: number) {
-      const needle = filter.email?.toLowerCase().replace(/[%_\\]/g, '');
-      const where = needle ? { email: { $like: `%${needle}%` } } : {};
+      // A substring match in which `%` and `_` (common in emails) stand for themselves.
+      const needle = filter.email?.toLowerCase().replace(/[!%_]/g, '!$&');
+      const where = needle ? { [raw((alias: string) => `${alias}.email like ? escape '!'`, [`%${needle}%`])]: [] } : {};
       const [items, total] = await db.em.findAndCount(User, where, {
         orderBy: { createdAt: 'asc', id: 'asc' },
         offset,

@@ -8,8 +8,6 @@ import type { Ledger } from './ledger.js';
 import { CreditTransaction } from './user.entities.js';
 import * as s from './user.schemas.js';
 
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,100}$/;
-
 /** Balances, the ledger and admin grants. */
 export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
   const api = createApiRouter('user', 'Credits');
@@ -57,20 +55,17 @@ export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
     '/api/admin/credits',
     {
       summary: 'Grant credits to a user',
-      description: 'An `Idempotency-Key` header makes a retried grant apply once.',
+      description:
+        'An `Idempotency-Key` header makes a retried grant apply once; the same key with another user or ' +
+        'amount answers 409 IDEMPOTENCY_CONFLICT.',
       access: ['admin'],
       body: s.grantBody,
+      headers: s.idempotencyHeaders,
       response: s.grantView,
-      errors: ['INVALID_UUID', 'USER_NOT_FOUND'],
+      errors: ['INVALID_UUID', 'USER_NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
     },
-    async ({ body, ctx }) => {
-      const key = ctx.get('idempotency-key') || randomUUID();
-      if (!IDEMPOTENCY_KEY.test(key)) {
-        throw new AppError(
-          'VALIDATION_ERROR',
-          'Idempotency-Key must be 1-100 letters, digits, dots, dashes or underscores.',
-        );
-      }
+    async ({ body, headers }) => {
+      const key = headers['idempotency-key'] ?? randomUUID();
       const entry = await ledger.credit({
         userId: body.user_id,
         amount: body.amount,
@@ -78,9 +73,13 @@ export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
         type: 'GRANT',
         referenceId: body.reason,
       });
+      // A replayed key answers with the first grant; it must not pass off that grant as this one.
+      if (entry.userId !== body.user_id || entry.amount !== body.amount) {
+        throw new AppError('IDEMPOTENCY_CONFLICT', 'This Idempotency-Key was already used for a different grant.');
+      }
       return {
         transaction_id: entry.transactionId,
-        user_id: body.user_id,
+        user_id: entry.userId,
         type: 'GRANT',
         amount: credits(entry.amount),
         credit_balance: credits(entry.balance),

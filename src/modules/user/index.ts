@@ -4,6 +4,9 @@ import { createAccounts, toUserDto } from './accounts.js';
 import { creditRoutes } from './credits.routes.js';
 import { createLedger } from './ledger.js';
 import { createOperations } from './operations.js';
+import { createOtp } from './otp.js';
+import { createPayments, createProvider } from './payments.js';
+import { paymentRoutes } from './payments.routes.js';
 import { userEntities } from './user.entities.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
@@ -11,6 +14,7 @@ import { userRoutes } from './user.routes.js';
 import { seedUsers } from './user.seed.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
+export { DEMO_USERS } from './user.seed.js';
 
 /** Accounts, tokens, the credits ledger, one-time passwords and top-ups. */
 export const userModule = defineModule({
@@ -24,6 +28,8 @@ export const userModule = defineModule({
     const accounts = createAccounts(db, config, tokens);
     const operations = createOperations(db);
     const ledger = createLedger(db, operations);
+    const otp = createOtp(db, config, log, operations);
+    const payments = createPayments(db, createProvider(config, log), ledger, log);
 
     const port: UserPort = {
       getUser: async ({ userId }) => toUserDto(await accounts.get(userId)),
@@ -34,12 +40,16 @@ export const userModule = defineModule({
       moveCredits: (a) => ledger.move(a),
       freezeCredits: (a) => ledger.freeze(a),
       releaseCredits: (a) => ledger.release(a),
-      sendOtp: () => Promise.reject(new Error('not wired yet')),
-      verifyOtp: () => Promise.reject(new Error('not wired yet')),
+      sendOtp: (a) => otp.send(a),
+      verifyOtp: (a) => otp.verify(a),
     };
 
     return {
-      routers: [userRoutes(accounts, tokens, config), creditRoutes(db, accounts, ledger)],
+      routers: [
+        userRoutes(accounts, tokens, config),
+        creditRoutes(db, accounts, ledger),
+        paymentRoutes(config, payments),
+      ],
       port,
       afterStart: () => seedUsers({ config, db, log, accounts, ledger }),
     };

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Knex } from '@mikro-orm/knex';
+import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import type { Operations } from './operations.js';
@@ -31,7 +31,8 @@ export function createLedger(db: Database, { once }: Operations) {
     entry: { userId: string; type: LedgerType; amount: number; key: string; referenceId?: string },
     after: Balances,
   ): Promise<LedgerResult> {
-    const id = randomUUID();
+    // Time-ordered ids keep "newest first" exact for entries written in the same millisecond.
+    const id = uuidv7();
     const balance = after.credit_balance + after.frozen_credits;
     await db.all(
       `insert into ${ledger} (id, user_id, type, amount, balance_after, reference_id, idempotency_key, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)`,

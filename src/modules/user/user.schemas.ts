@@ -22,20 +22,21 @@ export const logoutBody = Joi.object({ refresh_token: Joi.string().max(4096) });
 
 export const userIdParams = Joi.object({ user_id: uuid().required() });
 
-export const adminUsersQuery = Joi.object({ email: Joi.string().trim().max(254) });
+export const adminUsersQuery = Joi.object({ email: Joi.string().trim().max(254).allow('') });
 
 export const adminUserPatch = Joi.object({
   role: Joi.string().valid(...ROLES),
-  is_flagged: Joi.boolean(),
+  // JSON has booleans: the strings "true" and "false" are a client bug, not a flag.
+  is_flagged: Joi.boolean().strict(),
 }).min(1);
 
 export const grantBody = Joi.object({
   user_id: uuid().required(),
-  amount: money().positive().max(1_000_000).required(),
+  amount: money({ max: 1_000_000 }).required(),
   reason: Joi.string().trim().min(1).max(200).required(),
 });
 
-export const topupBody = Joi.object({ amount: money().positive().max(10_000).required() });
+export const topupBody = Joi.object({ amount: money({ max: 10_000 }).required() });
 
 export const userView = Joi.object({
   user_id: Joi.string().uuid(),
@@ -83,4 +84,31 @@ export const grantView = Joi.object({
   amount: Joi.number(),
   credit_balance: Joi.number(),
   reference_id: Joi.string(),
+});
+
+export const topupView = Joi.object({
+  payment_intent_id: Joi.string(),
+  client_secret: Joi.string().description('Hand to Stripe.js (or the fake provider) to complete the payment'),
+  amount: Joi.number(),
+  currency: Joi.string().length(3),
+});
+
+/** The shape every Stripe event has; the signature, checked first, is what makes it trusted. */
+export const stripeEventBody = Joi.object({
+  id: Joi.string().required(),
+  type: Joi.string().required().example('payment_intent.succeeded'),
+  data: Joi.object({ object: Joi.object({ id: Joi.string().required() }).unknown().required() })
+    .unknown()
+    .required(),
+}).unknown();
+
+export const webhookReceivedView = Joi.object({ received: Joi.boolean().valid(true) });
+
+/** An optional client-chosen key that makes a retried request apply once. */
+export const idempotencyHeaders = Joi.object({
+  'idempotency-key': Joi.string()
+    .pattern(/^[A-Za-z0-9._:-]{1,100}$/)
+    .messages({
+      'string.pattern.base': 'Idempotency-Key must be 1-100 letters, digits, dots, colons, dashes or underscores',
+    }),
 });

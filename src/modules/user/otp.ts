@@ -1,0 +1,151 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from '@mikro-orm/knex';
+import type { Config } from '../../kernel/config.js';
+import { AppError } from '../../kernel/errors.js';
+import type { Logger } from '../../kernel/logger.js';
+import type { Database } from '../../kernel/persistence.js';
+import { isoDate } from '../../kernel/schemas.js';
+import type { Operations } from './operations.js';
+import { createCodeHasher, createOtpProvider } from './otp.providers.js';
+import type { OtpPurpose, OtpSent } from './user.port.js';
+
+/** Wrong codes allowed per (user, purpose, reference), counted across re-sent codes. */
+const MAX_FAILURES = 3;
+
+type Refusal = 'OTP_INVALID' | 'OTP_EXPIRED' | 'OTP_MAX_RETRIES';
+/**
+ * A verification's answer is returned rather than thrown: `once` rolls back whatever throws, and
+ * a wrong code's failure count must be committed and replayed to a repeat of its key.
+ */
+type Outcome = { verified: true } | { verified: false; code: Refusal; message: string };
+
+interface Challenge {
+  userId: string;
+  purpose: OtpPurpose;
+  referenceId: string;
+}
+
+interface ChallengeRow {
+  id: string;
+  code_hash: string | null;
+  provider_sid: string | null;
+  expires_at: unknown;
+  failures: number;
+}
+
+const refuse = (code: Refusal, message: string): Outcome => ({ verified: false, code, message });
+const EXHAUSTED = 'Too many wrong codes; this verification is cancelled.';
+
+function counted(failures: number | undefined): Outcome {
+  if (failures === undefined || failures >= MAX_FAILURES) return refuse('OTP_MAX_RETRIES', EXHAUSTED);
+  const left = MAX_FAILURES - failures;
+  return refuse('OTP_INVALID', `The code is wrong; ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+}
+
+/** One-time passwords: one live code per (user, purpose, reference), stored only as a hash or a provider id. */
+export function createOtp(db: Database, config: Config, log: Logger, { once }: Operations) {
+  const hasher = createCodeHasher(config.jwtSecret);
+  const provider = createOtpProvider(config, log, hasher);
+  const challenges = db.table('otp_challenges');
+  const users = db.table('users');
+  // PostgreSQL: attempts on one challenge queue behind each other instead of both asking the provider.
+  const lock = db.dialect === 'postgresql' ? ' for update' : '';
+
+  async function find(trx: Knex.Transaction, c: Challenge): Promise<ChallengeRow | undefined> {
+    const [row] = await db.all<ChallengeRow>(
+      `select id, code_hash, provider_sid, expires_at, failures from ${challenges} where user_id = ? and purpose = ? and reference_id = ?${lock}`,
+      [c.userId, c.purpose, c.referenceId],
+      trx,
+    );
+    return row;
+  }
+
+  /** One wrong code. Conditional, so that concurrent attempts cannot count past the limit. */
+  async function fail(trx: Knex.Transaction, id: string): Promise<Outcome> {
+    const [row] = await db.all<{ failures: number }>(
+      `update ${challenges} set failures = failures + 1, updated_at = ? where id = ? and failures < ? returning failures`,
+      [db.time(new Date()), id, MAX_FAILURES],
+      trx,
+    );
+    return counted(row?.failures);
+  }
+
+  /** A guess before any code was sent spends the budget too, so that guessing early gains nothing. */
+  async function failUnsent(trx: Knex.Transaction, c: Challenge): Promise<Outcome | undefined> {
+    const now = db.time(new Date());
+    const [row] = await db.all<{ failures: number }>(
+      `insert into ${challenges} (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (?, ?, ?, ?, null, null, ?, 1, null, ?, ?) on conflict (user_id, purpose, reference_id) do nothing returning failures`,
+      [randomUUID(), c.userId, c.purpose, c.referenceId, now, now, now],
+      trx,
+    );
+    return row ? counted(row.failures) : undefined;
+  }
+
+  /** Once a provider has approved a code its hash is kept, so that repeats are checked here without asking again. */
+  async function isRight(row: ChallengeRow, c: Challenge, code: string): Promise<boolean> {
+    if (row.code_hash) return hasher.matches(c, code, row.code_hash);
+    return row.provider_sid && provider.verify ? provider.verify(row.provider_sid, code) : false;
+  }
+
+  async function attempt(trx: Knex.Transaction, c: Challenge, code: string): Promise<Outcome> {
+    const row = await find(trx, c);
+    // Undefined only when a concurrent call created the row first; it is there on the second look.
+    if (!row) return (await failUnsent(trx, c)) ?? attempt(trx, c, code);
+    if (row.failures >= MAX_FAILURES) return refuse('OTP_MAX_RETRIES', EXHAUSTED);
+    if (!row.code_hash && !row.provider_sid) return fail(trx, row.id);
+    if (db.date(row.expires_at) <= new Date()) return refuse('OTP_EXPIRED', 'The code has expired; ask for a new one.');
+    if (!(await isRight(row, c, code))) return fail(trx, row.id);
+    const now = db.time(new Date());
+    const [ok] = await db.all(
+      `update ${challenges} set verified_at = coalesce(verified_at, ?), code_hash = coalesce(code_hash, ?), updated_at = ? where id = ? and failures < ? returning id`,
+      [now, hasher.hash(c, code), now, row.id, MAX_FAILURES],
+      trx,
+    );
+    return ok ? { verified: true } : refuse('OTP_MAX_RETRIES', EXHAUSTED);
+  }
+
+  return {
+    send: (a: Challenge & { key: string }): Promise<OtpSent> =>
+      once(a.key, 'OTP_SEND', async (trx) => {
+        const [user] = await db.all<{ phone: string }>(`select phone from ${users} where id = ?`, [a.userId], trx);
+        if (!user) throw new AppError('USER_NOT_FOUND', 'No such user.');
+        if (((await find(trx, a))?.failures ?? 0) >= MAX_FAILURES) throw new AppError('OTP_MAX_RETRIES', EXHAUSTED);
+        const now = new Date();
+        const expiresAt = new Date(now.getTime() + config.otpTtlSeconds * 1000);
+        // Delivered inside the transaction: if delivery fails, the new code and the key's claim roll
+        // back together, so no challenge is left half-made and the same key may be tried again.
+        const sent = await provider.send({
+          userId: a.userId,
+          phone: user.phone,
+          purpose: a.purpose,
+          referenceId: a.referenceId,
+          expiresAt,
+        });
+        // Re-sending replaces the code and its expiry but keeps the failure count.
+        const [stored] = await db.all(
+          `insert into ${challenges} as c (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, 0, null, ?, ?) on conflict (user_id, purpose, reference_id) do update set code_hash = excluded.code_hash, provider_sid = excluded.provider_sid, expires_at = excluded.expires_at, verified_at = null, updated_at = excluded.updated_at where c.failures < ? returning id`,
+          [
+            randomUUID(),
+            a.userId,
+            a.purpose,
+            a.referenceId,
+            sent.codeHash,
+            sent.providerSid,
+            db.time(expiresAt),
+            db.time(now),
+            db.time(now),
+            MAX_FAILURES,
+          ],
+          trx,
+        );
+        if (!stored) throw new AppError('OTP_MAX_RETRIES', EXHAUSTED);
+        return { userId: a.userId, purpose: a.purpose, referenceId: a.referenceId, expiresAt: isoDate(expiresAt) };
+      }),
+
+    async verify(a: Challenge & { code: string; key: string }): Promise<{ verified: true }> {
+      const outcome = await once<Outcome>(a.key, 'OTP_VERIFY', (trx) => attempt(trx, a, a.code));
+      if (!outcome.verified) throw new AppError(outcome.code, outcome.message);
+      return { verified: true };
+    },
+  };
+}

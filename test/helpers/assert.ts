@@ -1,0 +1,44 @@
+import type { ExecutionContext } from 'ava';
+import type { Response, TestApp } from './app.js';
+
+const ENVELOPE_KEYS = new Set(['success', 'error_code', 'message', 'details']);
+/** Traces of internals: stack frames, source paths, driver and ORM names. */
+const INTERNALS = /\bat .+:\d+|node_modules|\/src\/|\.ts\b|knex|mikro|sqlite|postgres|syntaxerror|typeerror/i;
+
+/** The answer is the documented error: its status, its code, the envelope and nothing internal. */
+export function isError(t: ExecutionContext, res: Response, status: number, code: string) {
+  const shown = JSON.stringify(res.body);
+  t.is(res.status, status, shown);
+  t.is(res.body?.success, false, shown);
+  t.is(res.body?.error_code, code, shown);
+  t.is(typeof res.body?.message, 'string', shown);
+  t.true(res.body.message.length > 0, shown);
+  t.deepEqual(
+    Object.keys(res.body).filter((k) => !ENVELOPE_KEYS.has(k)),
+    [],
+    `only the envelope's keys: ${shown}`,
+  );
+  t.false(INTERNALS.test(shown), `no internals: ${shown}`);
+  t.regex(res.headers.get('content-type') ?? '', /^application\/json/);
+}
+
+/** A validation error that names the faulty field among its details. */
+export function isInvalid(t: ExecutionContext, res: Response, field: string, code = 'VALIDATION_ERROR') {
+  isError(t, res, 400, code);
+  const fields = (res.body.details ?? []).map((d: { field: string }) => d.field);
+  t.true(fields.includes(field), `details name ${field}: ${JSON.stringify(res.body)}`);
+}
+
+/** Rows of the user module's tables, to show that a refused request wrote nothing. */
+export async function rowCounts(app: TestApp) {
+  const db = app.kernel.databases.get('user')!;
+  const count = async (table: string) => {
+    const [row] = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table(table)}`);
+    return Number(row.n);
+  };
+  return {
+    users: await count('users'),
+    ledger: await count('credit_transactions'),
+    operations: await count('operations'),
+  };
+}
