@@ -4,7 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import Koa from 'koa';
 import { createLogger } from '../src/kernel/logger.js';
 import { correlationId, errors } from '../src/kernel/middleware.js';
-import { DATABASES, request, startApp, type TestApp } from './helpers/app.js';
+import { DATABASES, request, sharedApp } from './helpers/app.js';
 import { isError, isInvalid, rowCounts } from './helpers/assert.js';
 import { streamed } from './helpers/stream.js';
 import { claimsOf, expired, sign, unsigned } from './helpers/tokens.js';
@@ -148,11 +148,7 @@ function endpoints(f: Fixture): Endpoint[] {
 const withBody = (e: Endpoint) => e.method !== 'GET';
 
 for (const kind of DATABASES) {
-  let app: TestApp;
-  test.before(async () => {
-    app = await startApp(kind);
-  });
-  test.after.always(() => app?.close());
+  const app = sharedApp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 
   async function fixture(): Promise<Fixture> {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import test from 'ava';
-import { DATABASES, startApp, type TestApp } from './helpers/app.js';
+import { DATABASES, sharedApp } from './helpers/app.js';
 import { newUser } from './helpers/users.js';
 
 interface Operation {
@@ -40,13 +40,12 @@ function userRoutesInSource(): { method: string; path: string; hasBody: boolean 
 const METHODS = ['get', 'post', 'patch', 'put', 'delete'];
 
 for (const kind of DATABASES) {
-  let app: TestApp;
   let doc: Document;
-  test.before(async () => {
-    app = await startApp(kind);
-    doc = (await app.request('GET', '/openapi.json')).body;
+  const app = sharedApp(kind, {
+    ready: async (a) => {
+      doc = (await a.request('GET', '/openapi.json')).body;
+    },
   });
-  test.after.always(() => app?.close());
   const name = (s: string) => `[${kind}] ${s}`;
 
   test(name('GET /openapi.json is a valid OpenAPI 3 document'), async (t) => {

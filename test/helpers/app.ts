@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import test from 'ava';
 import pg from 'pg';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/kernel/config.js';
@@ -117,4 +118,27 @@ export async function startApp(kind: DbKind, env: Record<string, string> = {}): 
       await db.drop();
     },
   };
+}
+
+/**
+ * One app for a whole test file on one database: started before its tests, closed after them.
+ * The returned object forwards to the app once it has started, so tests use it like a TestApp.
+ */
+export function sharedApp(
+  kind: DbKind,
+  options: { env?: Record<string, string>; ready?: (app: TestApp) => Promise<void> } = {},
+): TestApp {
+  let app: TestApp | undefined;
+  // ava runs a file's before hooks concurrently, so whatever needs the app happens in this one.
+  test.before(async () => {
+    app = await startApp(kind, options.env);
+    await options.ready?.(app);
+  });
+  test.after.always(() => app?.close());
+  return new Proxy({} as TestApp, {
+    get(_, key) {
+      if (!app) throw new Error('the shared app is used before its test.before hook ran');
+      return app[key as keyof TestApp];
+    },
+  });
 }

@@ -42,3 +42,15 @@ export async function rowCounts(app: TestApp) {
     operations: await count('operations'),
   };
 }
+
+/** The fields of a user as the API shows them (API.md §4), sorted. */
+export const USER_VIEW_KEYS = [
+  'created_at',
+  'credit_balance',
+  'email',
+  'full_name',
+  'is_flagged',
+  'phone',
+  'role',
+  'user_id',
+];

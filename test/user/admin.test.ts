@@ -3,18 +3,17 @@ import test from 'ava';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { listen } from '../../src/kernel/server.js';
-import { DATABASES, request, startApp, TEST_ADMIN, type TestApp } from '../helpers/app.js';
-import { isError, isInvalid } from '../helpers/assert.js';
+import { DATABASES, request, sharedApp, startApp, TEST_ADMIN } from '../helpers/app.js';
+import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
 import { adminLogin, login, newUser, type TestUser } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
-  let app: TestApp;
   let admin: TestUser;
-  test.before(async () => {
-    app = await startApp(kind);
-    admin = await adminLogin(app);
+  const app = sharedApp(kind, {
+    ready: async (a) => {
+      admin = await adminLogin(a);
+    },
   });
-  test.after.always(() => app?.close());
   const name = (s: string) => `[${kind}] ${s}`;
 
   const list = (query: string, token = admin.token) => app.request('GET', `/api/admin/users${query}`, { token });
@@ -46,16 +45,7 @@ for (const kind of DATABASES) {
       first.body.data.map((u: { email: string }) => u.email),
       emails.slice(0, 2),
     );
-    t.deepEqual(Object.keys(first.body.data[0]).sort(), [
-      'created_at',
-      'credit_balance',
-      'email',
-      'full_name',
-      'is_flagged',
-      'phone',
-      'role',
-      'user_id',
-    ]);
+    t.deepEqual(Object.keys(first.body.data[0]).sort(), USER_VIEW_KEYS);
     const second = await list(`?email=${tag.toUpperCase()}&per_page=2&page=2`);
     t.deepEqual(
       second.body.data.map((u: { email: string }) => u.email),

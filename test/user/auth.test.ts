@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { DATABASES, startApp, type TestApp } from '../helpers/app.js';
-import { isError, isInvalid } from '../helpers/assert.js';
+import { DATABASES, sharedApp, startApp } from '../helpers/app.js';
+import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
 import { claimsOf, expired, sign, unsigned } from '../helpers/tokens.js';
 import { adminLogin, login, newUser } from '../helpers/users.js';
 
@@ -12,11 +12,7 @@ const PASSWORD = 'correct-horse-1';
 const uniqueEmail = () => `u-${randomUUID()}@test.local`;
 
 for (const kind of DATABASES) {
-  let app: TestApp;
-  test.before(async () => {
-    app = await startApp(kind);
-  });
-  test.after.always(() => app?.close());
+  const app = sharedApp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 
   const register = (body: Record<string, unknown>) => app.request('POST', '/api/auth/register', { body });
@@ -100,16 +96,7 @@ for (const kind of DATABASES) {
     const u = await newUser(app, { phone: '+14155550123', full_name: 'Ada Lovelace' });
     const res = await me(u.token);
     t.is(res.status, 200);
-    t.deepEqual(Object.keys(res.body.data).sort(), [
-      'created_at',
-      'credit_balance',
-      'email',
-      'full_name',
-      'is_flagged',
-      'phone',
-      'role',
-      'user_id',
-    ]);
+    t.deepEqual(Object.keys(res.body.data).sort(), USER_VIEW_KEYS);
     t.like(res.body.data, {
       user_id: u.userId,
       email: u.email,

@@ -4,7 +4,7 @@ import { AppError } from '../../src/kernel/errors.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
 import { userPortDefinition } from '../../src/modules/user/user.port.js';
-import { DATABASES, startApp, type TestApp } from '../helpers/app.js';
+import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { adminLogin, grant, newUser } from '../helpers/users.js';
 
@@ -14,11 +14,7 @@ const ADAPTERS = {
 };
 
 for (const kind of DATABASES) {
-  let app: TestApp;
-  test.before(async () => {
-    app = await startApp(kind);
-  });
-  test.after.always(() => app?.close());
+  const app = sharedApp(kind);
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;

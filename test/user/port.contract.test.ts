@@ -4,7 +4,7 @@ import { AppError } from '../../src/kernel/errors.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
 import { userPortDefinition } from '../../src/modules/user/user.port.js';
-import { DATABASES, startApp, type TestApp } from '../helpers/app.js';
+import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { adminLogin, grant, newUser } from '../helpers/users.js';
 
@@ -21,11 +21,7 @@ async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
 }
 
 for (const kind of DATABASES) {
-  let app: TestApp;
-  test.before(async () => {
-    app = await startApp(kind);
-  });
-  test.after.always(() => app?.close());
+  const app = sharedApp(kind);
 
   /** A user with `credits` (in credits) granted through the admin API. */
   async function funded(credits: number) {
@@ -75,7 +71,7 @@ for (const kind of DATABASES) {
     test(name('refund gives credits back once per key'), async (t) => {
       const port = make(app);
       const u = await funded(10);
-      await port.debit({ userId: u.userId, amount: 800, key: 'k1' + randomUUID() });
+      await port.debit({ userId: u.userId, amount: 800, key: `k1-${randomUUID()}` });
       const key = randomUUID();
       const r = await port.refund({ userId: u.userId, amount: 800, key });
       t.like(r, { amount: 800, balance: 1000 });

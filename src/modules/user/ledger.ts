@@ -4,7 +4,9 @@ import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import type { Operations } from './operations.js';
 import type { LedgerType } from './user.entities.js';
-import type { FreezeResult, LedgerResult, MoveResult } from './user.port.js';
+import type { FreezeResult, LedgerResult, MoveResult, UserPort } from './user.port.js';
+
+type Args<M extends keyof UserPort> = Parameters<UserPort[M]>[0];
 
 interface Balances {
   credit_balance: number;
@@ -85,16 +87,9 @@ export function createLedger(db: Database, { once }: Operations) {
   return {
     credit: (a: { userId: string; amount: number; key: string; type: LedgerType; referenceId?: string }) =>
       once(a.key, a.type, (trx) => change(trx, { ...a, amount: Math.abs(a.amount) })),
-    debit: (a: { userId: string; amount: number; key: string; referenceId?: string }) =>
+    debit: (a: Args<'debit'>) =>
       once(a.key, 'PURCHASE', (trx) => change(trx, { ...a, type: 'PURCHASE', amount: -Math.abs(a.amount) })),
-    move: (a: {
-      fromUserId: string;
-      toUserId: string;
-      amount: number;
-      key: string;
-      referenceId?: string;
-      source?: 'balance' | 'frozen';
-    }): Promise<MoveResult> =>
+    move: (a: Args<'moveCredits'>): Promise<MoveResult> =>
       once(a.key, 'MOVE', async (trx) => {
         if (a.fromUserId === a.toUserId) throw new AppError('SELF_TRANSFER', 'Payer and payee are the same user.');
         await lockPair(trx, a.fromUserId, a.toUserId);
@@ -109,14 +104,14 @@ export function createLedger(db: Database, { once }: Operations) {
         const credit = await change(trx, { ...base, userId: a.toUserId, type: inType, key: `${a.key}:in` });
         return { debit, credit };
       }),
-    freeze: (a: { userId: string; amount: number; key: string }): Promise<FreezeResult> =>
+    freeze: (a: Args<'freezeCredits'>): Promise<FreezeResult> =>
       once(a.key, 'FREEZE', async (trx) => {
         const now = await balances(trx, a.userId);
         const frozen = Math.min(a.amount, now.credit_balance);
         const after = await shift(trx, a.userId, frozen);
         return { userId: a.userId, frozen, creditBalance: after.credit_balance, frozenCredits: after.frozen_credits };
       }),
-    release: (a: { userId: string; amount: number; key: string }): Promise<FreezeResult> =>
+    release: (a: Args<'releaseCredits'>): Promise<FreezeResult> =>
       once(a.key, 'RELEASE', async (trx) => {
         const now = await balances(trx, a.userId);
         const released = Math.min(a.amount, now.frozen_credits);
