@@ -71,6 +71,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     },
   };
 
+  const metrics = createMetrics();
   try {
     for (const def of loaded) {
       const db = await openDatabase({
@@ -81,7 +82,13 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         log,
       });
       databases.set(def.name, db);
-      const instance = await def.start({ config, db, log: log.child({ module: def.name }), ports });
+      const instance = await def.start({
+        config,
+        db,
+        log: log.child({ module: def.name }),
+        ports,
+        metrics: metrics.registry,
+      });
       instances.set(def.name, instance);
       if (def.port && instance.port) locals.set(def.name, createLocalPort(def.port, instance.port as PortImpl));
     }
@@ -93,7 +100,6 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const apiRouters = [...instances.values()].flatMap((i) => i.routers);
   const info = options.info ?? { title: 'TicketRemaster API', version: '0.1.0', description: '' };
   const openapi = () => buildOpenApi(info, apiRouters);
-  const metrics = createMetrics();
   const sessionCheck = options.sessions?.(ports);
 
   const root = new Router();

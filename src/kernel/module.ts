@@ -1,6 +1,7 @@
 import type Router from '@koa/router';
 import type { EntitySchema } from '@mikro-orm/core';
 import Joi from 'joi';
+import type { Registry } from 'prom-client';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import type { Database, MigrationClass } from './persistence.js';
@@ -14,6 +15,8 @@ export interface ModuleContext {
   log: Logger;
   /** Ports of the other modules: in-process when loaded here, HTTP adapters otherwise. */
   ports: Ports;
+  /** The process's Prometheus registry, for the module's business counters. */
+  metrics: Registry;
 }
 
 /** What a started module gives back to the kernel. */

@@ -32,15 +32,26 @@ export interface Database {
   close(): Promise<void>;
 }
 
+export interface MigrationContext {
+  dialect: Dialect;
+  knex: Knex;
+  /** A table of this module by its schema-qualified name, for foreign keys. */
+  table(name: string): string;
+}
+
 /** A migration written with knex's schema builder, so that one definition serves both dialects. */
 export abstract class SchemaMigration extends Migration {
-  abstract build(schema: Knex.SchemaBuilder, dialect: Dialect): Knex.SchemaBuilder;
+  abstract build(schema: Knex.SchemaBuilder, ctx: MigrationContext): Knex.SchemaBuilder;
 
   override up() {
     const dialect: Dialect = this.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
     const schemaName = this.config.get('schema');
     const base = this.getKnex().schema;
-    const builder = this.build(schemaName ? base.withSchema(schemaName) : base, dialect);
+    const builder = this.build(schemaName ? base.withSchema(schemaName) : base, {
+      dialect,
+      knex: this.getKnex(),
+      table: (name) => (schemaName ? `${schemaName}.${name}` : name),
+    });
     for (const q of builder.toSQL() as unknown as { sql: string }[]) this.addSql(q.sql);
   }
 }
@@ -110,7 +121,12 @@ export function asOutage(err: unknown): unknown {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const orm = await MikroORM.init(ormOptions(options));
-  await orm.getMigrator().up();
+  try {
+    await orm.getMigrator().up();
+  } catch (err) {
+    await orm.close(true);
+    throw err;
+  }
   const dialect: Dialect = orm.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
   const knex = (orm.em as EntityManager).getKnex();
   const schema = orm.config.get('schema');

@@ -1,5 +1,6 @@
 import type { ModuleDefinition } from '../kernel/module.js';
+import { eventModule } from './event/index.js';
 import { userModule } from './user/index.js';
 
 /** Every module of the system, in start order. Adding a module means adding it here. */
-export const modules: ModuleDefinition[] = [userModule];
+export const modules: ModuleDefinition[] = [userModule, eventModule];

@@ -1,0 +1,90 @@
+import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+
+export const SEAT_STATUSES = ['AVAILABLE', 'HELD', 'SOLD', 'CHECKED_IN'] as const;
+export type SeatStatus = (typeof SEAT_STATUSES)[number];
+export const SCAN_RESULTS = [
+  'SUCCESS',
+  'DUPLICATE',
+  'UNPAID',
+  'NOT_FOUND',
+  'WRONG_HALL',
+  'EXPIRED',
+  'NOT_OWNER',
+] as const;
+export type ScanResult = (typeof SCAN_RESULTS)[number];
+
+export const Venue = defineEntity({
+  name: 'Venue',
+  tableName: 'venues',
+  properties: {
+    id: p.uuid().primary(),
+    name: p.string().length(200),
+    address: p.string().length(500),
+    totalHalls: p.integer(),
+    createdAt: p.datetime(),
+  },
+});
+export type Venue = InferEntity<typeof Venue>;
+
+export const Event = defineEntity({
+  name: 'Event',
+  tableName: 'events',
+  properties: {
+    id: p.uuid().primary(),
+    venueId: p.uuid(),
+    name: p.string().length(200),
+    hallId: p.string().length(50),
+    eventDate: p.datetime().index(),
+    /** Category → price in cents, as JSON text. */
+    pricingTiers: p.text(),
+    totalSeats: p.integer(),
+    createdAt: p.datetime(),
+  },
+});
+export type Event = InferEntity<typeof Event>;
+
+/** A seat and its whole state; holds and sales are conditional updates of this row. */
+export const Seat = defineEntity({
+  name: 'Seat',
+  tableName: 'seats',
+  properties: {
+    id: p.uuid().primary(),
+    eventId: p.uuid(),
+    /** Position of the row in the seat map, so that the map reads in the order it was drawn. */
+    rowIndex: p.integer(),
+    rowNumber: p.string().length(10),
+    seatNumber: p.integer(),
+    category: p.string().length(20),
+    price: p.integer(),
+    status: p.enum(SEAT_STATUSES as unknown as string[]),
+    ownerUserId: p.uuid().nullable(),
+    heldByUserId: p.uuid().nullable(),
+    holdOrderId: p.uuid().nullable(),
+    heldUntil: p.datetime().nullable(),
+    soldOrderId: p.uuid().nullable(),
+    pricePaid: p.integer().nullable(),
+    checkedInAt: p.datetime().nullable(),
+    createdAt: p.datetime(),
+    updatedAt: p.datetime(),
+  },
+});
+export type Seat = InferEntity<typeof Seat>;
+
+/** Every scan at the door, whatever its verdict. */
+export const ScanLog = defineEntity({
+  name: 'ScanLog',
+  tableName: 'scan_logs',
+  properties: {
+    id: p.uuid().primary(),
+    eventId: p.uuid().nullable(),
+    seatId: p.uuid(),
+    staffUserId: p.uuid(),
+    result: p.enum(SCAN_RESULTS as unknown as string[]),
+    presentedHall: p.string().length(50),
+    expectedHall: p.string().length(50).nullable(),
+    scannedAt: p.datetime(),
+  },
+});
+export type ScanLog = InferEntity<typeof ScanLog>;
+
+export const eventEntities = [Venue, Event, Seat, ScanLog];

@@ -1,0 +1,104 @@
+import Joi from 'joi';
+import { money, uuid } from '../../kernel/schemas.js';
+import { SCAN_RESULTS, SEAT_STATUSES } from './event.entities.js';
+
+export const MAX_SEATS = 50_000;
+const category = Joi.string().pattern(/^[A-Za-z0-9_-]{1,20}$/);
+const hallId = Joi.string().trim().min(1).max(50);
+/** A date with its time zone written out, so that "19:00" cannot mean two moments. */
+const zonedDate = Joi.string()
+  .isoDate()
+  .pattern(/(Z|[+-]\d{2}:?\d{2})$/)
+  .messages({ 'string.pattern.base': '{{#label}} must be ISO 8601 with a time zone, e.g. 2027-03-01T19:00:00Z' });
+
+export const eventIdParams = Joi.object({ event_id: uuid().required() });
+
+export const venueBody = Joi.object({
+  name: Joi.string().trim().min(1).max(200).required(),
+  address: Joi.string().trim().min(1).max(500).required(),
+  total_halls: Joi.number().integer().min(1).max(1000).required(),
+});
+
+export const eventBody = Joi.object({
+  name: Joi.string().trim().min(1).max(200).required(),
+  venue_id: uuid().required(),
+  hall_id: hallId.required(),
+  event_date: zonedDate.required(),
+  pricing_tiers: Joi.object()
+    .pattern(category, money({ max: 100_000 }))
+    .min(1)
+    .max(20)
+    .required(),
+  seat_map: Joi.object({
+    rows: Joi.array()
+      .items(
+        Joi.object({
+          row_number: Joi.string().trim().min(1).max(10).required(),
+          seats: Joi.number().integer().min(1).max(MAX_SEATS).required(),
+          category: category.required(),
+        }),
+      )
+      .min(1)
+      .max(5000)
+      .unique((a, b) => a.row_number.toLowerCase() === b.row_number.toLowerCase())
+      .messages({ 'array.unique': 'row labels must be unique ({{#label}} repeats one)' })
+      .required(),
+  }).required(),
+});
+
+const venueRef = Joi.object({ venue_id: Joi.string().uuid(), name: Joi.string(), address: Joi.string() });
+const tiers = Joi.object().pattern(Joi.string(), Joi.number()).description('category → price in credits');
+
+export const eventView = Joi.object({
+  event_id: Joi.string().uuid(),
+  name: Joi.string(),
+  venue: venueRef,
+  hall_id: Joi.string(),
+  event_date: Joi.string().isoDate(),
+  total_seats: Joi.number().integer(),
+  available_seats: Joi.number().integer(),
+  pricing_tiers: tiers,
+});
+
+export const seatMapView = eventView.keys({
+  seats: Joi.array().items(
+    Joi.object({
+      seat_id: Joi.string().uuid(),
+      row_number: Joi.string(),
+      seat_number: Joi.number().integer(),
+      status: Joi.string().valid(...SEAT_STATUSES),
+      category: Joi.string(),
+      price: Joi.number(),
+    }),
+  ),
+});
+
+export const venueView = Joi.object({
+  venue_id: Joi.string().uuid(),
+  name: Joi.string(),
+  address: Joi.string(),
+  total_halls: Joi.number().integer(),
+  created_at: Joi.string().isoDate(),
+});
+
+export const createdEventView = Joi.object({
+  event_id: Joi.string().uuid(),
+  name: Joi.string(),
+  venue_id: Joi.string().uuid(),
+  hall_id: Joi.string(),
+  event_date: Joi.string().isoDate(),
+  pricing_tiers: tiers,
+  total_seats: Joi.number().integer(),
+});
+
+export const entryView = Joi.object({
+  scan_id: Joi.string().uuid(),
+  seat_id: Joi.string().uuid(),
+  row_number: Joi.string().allow(null),
+  seat_number: Joi.number().integer().allow(null),
+  staff_user_id: Joi.string().uuid(),
+  result: Joi.string().valid(...SCAN_RESULTS),
+  presented_hall: Joi.string(),
+  expected_hall: Joi.string().allow(null),
+  scanned_at: Joi.string().isoDate(),
+});

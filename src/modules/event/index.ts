@@ -1,0 +1,76 @@
+import { Counter } from 'prom-client';
+import { AppError } from '../../kernel/errors.js';
+import { defineModule } from '../../kernel/module.js';
+import { createCatalog } from './catalog.js';
+import { eventEntities } from './event.entities.js';
+import { eventMigrations } from './event.migrations.js';
+import { type EventPort, eventPortDefinition } from './event.port.js';
+import { eventRoutes } from './event.routes.js';
+import { seedEvents } from './event.seed.js';
+import { createSeats } from './seats.js';
+
+export type { EventDto, EventPort, HoldDto, ScanVerdict, SeatDto } from './event.port.js';
+
+/** Venues, events and seats: holds, sales, ownership and check-ins, and the door's scan log. */
+export const eventModule = defineModule({
+  name: 'event',
+  defaultPort: 5002,
+  entities: eventEntities,
+  migrations: eventMigrations,
+  port: eventPortDefinition,
+  start({ config, db, log, metrics }) {
+    const seats = createSeats(db);
+    const catalog = createCatalog(db, seats);
+    const holds = new Counter({ name: 'event_holds_taken_total', help: 'Seat holds taken', registers: [metrics] });
+    const expired = new Counter({
+      name: 'event_holds_expired_total',
+      help: 'Expired holds swept',
+      registers: [metrics],
+    });
+    const scans = new Counter({
+      name: 'event_scans_total',
+      help: 'Door scans by verdict',
+      labelNames: ['result'],
+      registers: [metrics],
+    });
+    const counted = async <T extends { result: string }>(verdict: Promise<T>) => {
+      const v = await verdict;
+      scans.inc({ result: v.result });
+      return v;
+    };
+
+    const port: EventPort = {
+      getEvent: ({ eventId }) => catalog.getEvent(eventId),
+      async getSeat({ seatId }) {
+        const row = await seats.one(seatId);
+        if (!row) throw new AppError('SEAT_NOT_FOUND', 'No such seat.');
+        return seats.toDto(row);
+      },
+      getSeats: ({ seatIds }) => catalog.seatsById(seatIds),
+      listSeatsOwnedBy: ({ userId }) => catalog.seatsOwnedBy(userId),
+      async holdSeat(args) {
+        const hold = await seats.hold(args);
+        holds.inc();
+        return hold;
+      },
+      releaseHold: (args) => seats.release(args),
+      confirmSeat: (args) => seats.confirm(args),
+      setOwner: (args) => seats.setOwner(args),
+      checkIn: (args) => counted(seats.checkIn(args)),
+      logScan: (args) => counted(seats.logScan(args)),
+    };
+
+    return {
+      routers: [eventRoutes(db, catalog)],
+      port,
+      jobs: [
+        {
+          name: 'hold-sweeper',
+          intervalMs: config.sweepIntervalMs,
+          run: async () => expired.inc(await seats.sweep()),
+        },
+      ],
+      afterStart: () => seedEvents({ config, db, log, catalog }),
+    };
+  },
+});
