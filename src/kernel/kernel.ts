@@ -1,5 +1,4 @@
 import Router from '@koa/router';
-import { RequestContext } from '@mikro-orm/core';
 import Koa, { type Middleware } from 'koa';
 import { authContext, createTokenService, type SessionCheck, serviceGuard, type TokenService } from './auth.js';
 import type { Config } from './config.js';
@@ -139,11 +138,6 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     ctx.body = await metrics.registry.metrics();
   });
 
-  const ormContext: Middleware = (_ctx, next) =>
-    RequestContext.create(
-      [...databases.values()].map((db) => db.orm.em),
-      next,
-    );
   const notAllowed = {
     throw: true,
     methodNotAllowed: () => new AppError('METHOD_NOT_ALLOWED', 'This method is not allowed on this route.'),
@@ -161,7 +155,6 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     errors(log),
     jsonBody(),
     ...security(config),
-    ormContext,
     authContext(tokens, () => sessionCheck),
     root.routes(),
     root.allowedMethods(notAllowed),

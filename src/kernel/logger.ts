@@ -4,6 +4,8 @@ import { type Logger, pino } from 'pino';
 export interface RequestScope {
   correlationId: string;
   module?: string;
+  /** The request's entity managers, one per module database, forked on first use. */
+  ems?: Map<string, unknown>;
 }
 
 /** The scope of the request being served, so that logs and internal calls carry its correlation id. */

@@ -1,12 +1,13 @@
 import { join, resolve } from 'node:path';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
-import { type EntitySchema, MikroORM, type Options, RequestContext } from '@mikro-orm/core';
+import { type EntitySchema, MikroORM, type Options } from '@mikro-orm/core';
 import type { EntityManager, Knex } from '@mikro-orm/knex';
 import { Migration, Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
-import type { Logger } from './logger.js';
+import { type Logger, requestScope } from './logger.js';
+import { pgExecutor, sqliteExecutor } from './statements.js';
 
 export type Dialect = 'sqlite' | 'postgresql';
 type Row = Record<string, unknown>;
@@ -131,9 +132,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const knex = (orm.em as EntityManager).getKnex();
   const schema = orm.config.get('schema');
   const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
+  const execute = dialect === 'postgresql' ? pgExecutor(knex) : sqliteExecutor(knex);
   const run = async <T>(sql: string, params: readonly unknown[] = [], trx?: Knex.Transaction): Promise<T[]> => {
     try {
-      const result = await (trx ?? knex).raw(sql, params as Knex.RawBinding[]);
+      if (!trx) return await execute<T>(sql, params);
+      const result = await trx.raw(sql, params as Knex.RawBinding[]);
       return (dialect === 'postgresql' ? result.rows : result) as T[];
     } catch (err) {
       throw asOutage(err);
@@ -143,8 +146,17 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     module: options.module,
     dialect,
     orm,
+    /** One fork per request and module, made only when a handler uses the ORM. */
     get em() {
-      return (RequestContext.getEntityManager(orm.em.name) ?? orm.em.fork()) as EntityManager;
+      const scope = requestScope.getStore();
+      if (!scope) return orm.em.fork() as EntityManager;
+      scope.ems ??= new Map();
+      let em = scope.ems.get(options.module) as EntityManager | undefined;
+      if (!em) {
+        em = orm.em.fork() as EntityManager;
+        scope.ems.set(options.module, em);
+      }
+      return em;
     },
     knex,
     table: (name) => (dialect === 'postgresql' && schema ? `${quote(schema)}.${quote(name)}` : quote(name)),
