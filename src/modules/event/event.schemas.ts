@@ -5,18 +5,34 @@ import { SCAN_RESULTS, SEAT_STATUSES } from './event.entities.js';
 export const MAX_SEATS = 50_000;
 const category = Joi.string().pattern(/^[A-Za-z0-9_-]{1,20}$/);
 const hallId = Joi.string().trim().min(1).max(50);
-/** A date with its time zone written out, so that "19:00" cannot mean two moments. */
+const ZONED_DATE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+/** Whether the calendar date written in the string exists (Date.parse turns 30 February into 2 March). */
+const realDay = (value: string) => {
+  const [y, m, d] = value.slice(0, 10).split('-').map(Number);
+  return m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+};
+/**
+ * A date with its time zone written out, so that "19:00" cannot mean two moments. Not joi's
+ * isoDate(): with conversion on, it rewrites a zoneless value to UTC before any rule can see it.
+ */
 const zonedDate = Joi.string()
-  .isoDate()
-  .pattern(/(Z|[+-]\d{2}:?\d{2})$/)
-  .messages({ 'string.pattern.base': '{{#label}} must be ISO 8601 with a time zone, e.g. 2027-03-01T19:00:00Z' });
+  .pattern(ZONED_DATE)
+  .custom((value: string, helpers) =>
+    Number.isNaN(Date.parse(value)) || !realDay(value) ? helpers.error('string.isoDate') : value,
+  )
+  .messages({
+    'string.pattern.base': '{{#label}} must be ISO 8601 with a time zone, e.g. 2027-03-01T19:00:00Z',
+    'string.isoDate': '{{#label}} is not a valid date',
+  })
+  .meta({ swagger: { format: 'date-time' } });
 
 export const eventIdParams = Joi.object({ event_id: uuid().required() });
 
 export const venueBody = Joi.object({
   name: Joi.string().trim().min(1).max(200).required(),
   address: Joi.string().trim().min(1).max(500).required(),
-  total_halls: Joi.number().integer().min(1).max(1000).required(),
+  // strict: a body's number is a JSON number, not a string that looks like one.
+  total_halls: Joi.number().strict().integer().min(1).max(1000).required(),
 });
 
 export const eventBody = Joi.object({
@@ -34,7 +50,7 @@ export const eventBody = Joi.object({
       .items(
         Joi.object({
           row_number: Joi.string().trim().min(1).max(10).required(),
-          seats: Joi.number().integer().min(1).max(MAX_SEATS).required(),
+          seats: Joi.number().strict().integer().min(1).max(MAX_SEATS).required(),
           category: category.required(),
         }),
       )

@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import type { ExecutionContext } from 'ava';
+import { AppError } from '../../src/kernel/errors.js';
+import { createHttpPort } from '../../src/kernel/ports.js';
+import { eventPortDefinition } from '../../src/modules/event/event.port.js';
+import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
+import type { TestApp } from './app.js';
+import { newUser, type TestUser } from './users.js';
+
+export interface SeatMapRow {
+  row_number: string;
+  seats: number;
+  category: string;
+}
+
+export interface CreatedEvent {
+  eventId: string;
+  venueId: string;
+  hallId: string;
+  totalSeats: number;
+  /** The seats as the public seat map lists them (row then number), prices in credits. */
+  seats: {
+    seat_id: string;
+    row_number: string;
+    seat_number: number;
+    status: string;
+    category: string;
+    price: number;
+  }[];
+}
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+
+/** A date `ms` from now as ISO 8601 with a Z. */
+export const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
+
+/** The event port's two adapters: in-process, and HTTP against the app's internal routes. */
+export const ADAPTERS = {
+  local: (app: TestApp) => app.kernel.ports.get<EventPort>('event'),
+  http: (app: TestApp) => createHttpPort<EventPort>(eventPortDefinition, app.url, app.kernel.config.serviceToken),
+};
+
+export const localPort = ADAPTERS.local;
+
+/** Asserts that a promise rejects with an AppError of this code. */
+export async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
+  const err = await t.throwsAsync(p);
+  t.true(err instanceof AppError, `expected an AppError, got ${err?.constructor.name}: ${err?.message}`);
+  t.is((err as AppError).code as string, code, err?.message);
+}
+
+export async function createVenue(
+  app: TestApp,
+  admin: TestUser,
+  body: Record<string, unknown> = {},
+): Promise<{ venue_id: string; name: string; address: string; total_halls: number; created_at: string }> {
+  const res = await app.request('POST', '/api/admin/venues', {
+    token: admin.token,
+    body: {
+      name: `Venue ${randomUUID().slice(0, 8)}`,
+      address: '1 Test Street, Singapore 000001',
+      total_halls: 2,
+      ...body,
+    },
+  });
+  if (res.status !== 201) throw new Error(`create venue: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.data;
+}
+
+/** A valid event body; a fresh venue must be passed in. */
+export const eventBody = (venueId: string, extra: Record<string, unknown> = {}) => ({
+  name: `Event ${randomUUID().slice(0, 8)}`,
+  venue_id: venueId,
+  hall_id: 'HALL-A',
+  event_date: fromNow(30 * DAY + Math.floor(Math.random() * DAY)),
+  pricing_tiers: { CAT1: 149.5, CAT2: 80 },
+  seat_map: {
+    rows: [
+      { row_number: 'A', seats: 5, category: 'CAT1' },
+      { row_number: 'B', seats: 5, category: 'CAT2' },
+    ],
+  },
+  ...extra,
+});
+
+/**
+ * Creates an event through the admin API (on a fresh venue unless one is given) and reads its
+ * seat map back. `rows` and other fields override the defaults of `eventBody`.
+ */
+export async function createEvent(
+  app: TestApp,
+  admin: TestUser,
+  options: { venueId?: string; rows?: SeatMapRow[]; extra?: Record<string, unknown> } = {},
+): Promise<CreatedEvent> {
+  const venueId = options.venueId ?? (await createVenue(app, admin)).venue_id;
+  const body = eventBody(venueId, {
+    ...(options.rows ? { seat_map: { rows: options.rows } } : {}),
+    ...options.extra,
+  });
+  const res = await app.request('POST', '/api/admin/events', { token: admin.token, body });
+  if (res.status !== 201) throw new Error(`create event: ${res.status} ${JSON.stringify(res.body)}`);
+  const map = await app.request('GET', `/api/events/${res.body.data.event_id}`);
+  if (map.status !== 200) throw new Error(`seat map: ${map.status} ${JSON.stringify(map.body)}`);
+  return {
+    eventId: res.body.data.event_id,
+    venueId,
+    hallId: body.hall_id as string,
+    totalSeats: res.body.data.total_seats,
+    seats: map.body.data.seats,
+  };
+}
+
+/** Seat ids of an event in seat-map order. */
+export const seatIds = (e: CreatedEvent) => e.seats.map((s) => s.seat_id);
+
+/** Holds and confirms a seat through the port: it is SOLD to `userId` (a fresh id by default). */
+export async function sellSeat(
+  port: EventPort,
+  seatId: string,
+  userId: string = randomUUID(),
+  pricePaid = 14950,
+): Promise<{ userId: string; orderId: string; seat: SeatDto }> {
+  const orderId = randomUUID();
+  await port.holdSeat({ seatId, userId, orderId, ttlSeconds: 300 });
+  const seat = await port.confirmSeat({ seatId, orderId, userId, pricePaid });
+  return { userId, orderId, seat };
+}
+
+/** A registered user promoted to staff by the admin (the role applies to their current token). */
+export async function newStaff(app: TestApp, admin: TestUser): Promise<TestUser> {
+  const u = await newUser(app);
+  const res = await app.request('PATCH', `/api/admin/users/${u.userId}`, {
+    token: admin.token,
+    body: { role: 'staff' },
+  });
+  if (res.status !== 200) throw new Error(`promote to staff: ${res.status} ${JSON.stringify(res.body)}`);
+  return u;
+}
+
+/** Rows of the event module's tables, to show that a refused request created nothing. */
+export async function eventRowCounts(app: TestApp) {
+  const db = app.kernel.databases.get('event')!;
+  const count = async (table: string) => {
+    const [row] = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table(table)}`);
+    return Number(row.n);
+  };
+  return {
+    venues: await count('venues'),
+    events: await count('events'),
+    seats: await count('seats'),
+    scans: await count('scan_logs'),
+  };
+}
+
+/** Raw SQL on the event module's database (`?` placeholders). */
+export function eventSql<T = Record<string, unknown>>(
+  app: TestApp,
+  sql: (t: (name: string) => string) => string,
+  params: unknown[] = [],
+) {
+  const db = app.kernel.databases.get('event')!;
+  return db.all<T>(
+    sql((name) => db.table(name)),
+    params,
+  );
+}
+
+/** Moves an event's date to `ms` ago with a raw UPDATE (the API refuses past dates). */
+export async function moveIntoPast(app: TestApp, eventId: string, ms = HOUR) {
+  const db = app.kernel.databases.get('event')!;
+  await db.all(`update ${db.table('events')} set event_date = ? where id = ?`, [db.time(Date.now() - ms), eventId]);
+}
+
+/** A seat's row as stored (not as readers see it), with its timestamps as epoch milliseconds. */
+export async function seatRow(app: TestApp, seatId: string) {
+  const db = app.kernel.databases.get('event')!;
+  const [row] = await db.all<Record<string, unknown>>(
+    `select id, status, owner_user_id, held_by_user_id, hold_order_id, held_until, sold_order_id, price_paid, checked_in_at, updated_at
+     from ${db.table('seats')} where id = ?`,
+    [seatId],
+  );
+  if (!row) return undefined;
+  const ms = (v: unknown) => (v === null || v === undefined ? null : db.date(v).getTime());
+  return {
+    ...row,
+    held_until: ms(row.held_until),
+    checked_in_at: ms(row.checked_in_at),
+    updated_at: ms(row.updated_at),
+    price_paid: row.price_paid === null ? null : Number(row.price_paid),
+  } as {
+    id: string;
+    status: string;
+    owner_user_id: string | null;
+    held_by_user_id: string | null;
+    hold_order_id: string | null;
+    held_until: number | null;
+    sold_order_id: string | null;
+    price_paid: number | null;
+    checked_in_at: number | null;
+    updated_at: number | null;
+  };
+}
+
+/** scan_logs rows of one seat. */
+export async function scansOf(app: TestApp, seatId: string) {
+  return eventSql<{ result: string; staff_user_id: string; presented_hall: string; expected_hall: string | null }>(
+    app,
+    (t) => `select result, staff_user_id, presented_hall, expected_hall from ${t('scan_logs')} where seat_id = ?`,
+    [seatId],
+  );
+}
+
+/** The value of a Prometheus counter on /metrics (0 when absent). */
+export async function metric(app: TestApp, name: string): Promise<number> {
+  const res = await fetch(`${app.url}/metrics`);
+  const text = await res.text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(' ').at(-1)) : 0;
+}
