@@ -10,7 +10,10 @@ export function createApp(config: Config, log?: Logger): Promise<Kernel> {
     config,
     modules,
     log,
-    sessions: (ports) => (sid, userId) => ports.get<UserPort>('user').isSessionActive({ sid, userId }),
+    sessions: {
+      port: 'user',
+      check: (ports) => (sid, userId) => ports.get<UserPort>('user').isSessionActive({ sid, userId }),
+    },
     info: {
       title: 'TicketRemaster API',
       version: '0.1.0',

@@ -16,8 +16,8 @@ export interface KernelOptions {
   /** Every module the system has; `config.modules` picks which of them this process loads. */
   modules: ModuleDefinition[];
   log?: Logger;
-  /** Wires the session check from whichever port owns sessions. */
-  sessions?: (ports: Ports) => SessionCheck;
+  /** The session check, from whichever module's port owns sessions (that module counts as required). */
+  sessions?: { port: string; check: (ports: Ports) => SessionCheck };
   info?: { title: string; version: string; description: string };
 }
 
@@ -99,7 +99,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const apiRouters = [...instances.values()].flatMap((i) => i.routers);
   const info = options.info ?? { title: 'TicketRemaster API', version: '0.1.0', description: '' };
   const openapi = () => buildOpenApi(info, apiRouters);
-  const sessionCheck = options.sessions?.(ports);
+  const sessionCheck = options.sessions?.check(ports);
 
   const root = new Router();
   for (const r of apiRouters) root.use(r.router.routes());
@@ -114,7 +114,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     const checks: Record<string, string> = {};
     const dbOk = await Promise.all([...databases.values()].map((db) => db.ping()));
     checks.database = dbOk.every(Boolean) ? 'connected' : 'disconnected';
-    const needed = new Set(loaded.flatMap((m) => m.requires ?? []).filter((n) => !instances.has(n)));
+    const required = [...loaded.flatMap((m) => m.requires ?? []), ...(options.sessions ? [options.sessions.port] : [])];
+    const needed = new Set(required.filter((n) => !instances.has(n)));
     await Promise.all(
       [...needed].map(async (name) => {
         const ok = await fetch(`${config.moduleUrls[name]}/health`, { signal: AbortSignal.timeout(1000) })
