@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import test from 'ava';
-import { DATABASES, sharedApp } from './helpers/app.js';
+import { DATABASES, sharedApp, startApp } from './helpers/app.js';
 import { newUser } from './helpers/users.js';
 
 interface Operation {
@@ -147,3 +147,18 @@ for (const kind of DATABASES) {
     t.false(text.includes(u.userId), 'no label carries an id');
   });
 }
+
+test('browser-facing answers carry security headers and CORS; calls between slices do not', async (t) => {
+  const app = await startApp('sqlite');
+  t.teardown(() => app.close());
+  const pub = await app.request('GET', '/api/events', { headers: { origin: 'https://fans.example' } });
+  t.is(pub.headers.get('x-content-type-options'), 'nosniff');
+  t.is(pub.headers.get('access-control-allow-origin'), '*');
+  const internal = await app.request('POST', '/internal/event/getEvent', {
+    headers: { 'x-service-token': app.kernel.config.serviceToken, origin: 'https://fans.example' },
+    body: { eventId: '00000000-0000-4000-8000-000000000000' },
+  });
+  t.is(internal.body.error_code, 'EVENT_NOT_FOUND');
+  t.is(internal.headers.get('x-content-type-options'), null);
+  t.is(internal.headers.get('access-control-allow-origin'), null);
+});

@@ -155,7 +155,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     metrics.middleware,
     errors(log),
     jsonBody(),
-    ...security(config),
+    security(config),
     authContext(tokens, () => sessionCheck),
     root.routes(),
     root.allowedMethods(notAllowed),
