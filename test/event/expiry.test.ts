@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
-import { ADAPTERS, createEvent, localPort, metric, rejects, seatRow } from '../helpers/events.js';
+import { rejects } from '../helpers/assert.js';
+import { ADAPTERS, createEvent, localPort, metric, seatRow } from '../helpers/events.js';
 import { adminLogin } from '../helpers/users.js';
 
 /**

@@ -3,15 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import type { EventPort } from '../../src/modules/event/index.js';
 import { DATABASES, sharedApp } from '../helpers/app.js';
-import {
-  ADAPTERS,
-  type CreatedEvent,
-  createEvent,
-  moveIntoPast,
-  rejects,
-  seatRow,
-  sellSeat,
-} from '../helpers/events.js';
+import { rejects } from '../helpers/assert.js';
+import { ADAPTERS, moveIntoPast, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
 import { adminLogin, type TestUser } from '../helpers/users.js';
 
 /**
@@ -47,14 +40,7 @@ for (const kind of DATABASES) {
     },
   });
 
-  /** An event of 6 seats, A1–A3 in CAT1 (149.50), B1–B3 in CAT2 (80), in hall HALL-A. */
-  const smallEvent = (): Promise<CreatedEvent> =>
-    createEvent(app, admin, {
-      rows: [
-        { row_number: 'A', seats: 3, category: 'CAT1' },
-        { row_number: 'B', seats: 3, category: 'CAT2' },
-      ],
-    });
+  const small = () => smallEvent(app, admin);
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;
@@ -68,7 +54,7 @@ for (const kind of DATABASES) {
 
     test(name('getEvent, getSeat, getSeats and listSeatsOwnedBy read the catalogue in cents'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const event = await port.getEvent({ eventId: e.eventId });
       t.like(event, { eventId: e.eventId, venueId: e.venueId, hallId: 'HALL-A', totalSeats: 6 });
       t.deepEqual(event.pricingTiers, { CAT1: 14950, CAT2: 8000 });
@@ -123,7 +109,7 @@ for (const kind of DATABASES) {
 
     test(name('holdSeat returns the hold; the same user and order get the same hold back'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const seatId = e.seats[0].seat_id;
       const [user, order] = [randomUUID(), randomUUID()];
       const before = Date.now();
@@ -153,7 +139,7 @@ for (const kind of DATABASES) {
 
     test(name('holdSeat refuses sold, checked-in and ended seats with their codes'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const [a1, a2] = e.seats.map((s) => s.seat_id);
       const sold = await sellSeat(port, a1);
       await rejects(t, hold(port, a1), 'SEAT_ALREADY_SOLD');
@@ -168,7 +154,7 @@ for (const kind of DATABASES) {
       await rejects(t, hold(port, a1), 'SEAT_ALREADY_SOLD');
       t.like(await seatRow(app, a1), { status: 'CHECKED_IN', owner_user_id: sold.userId });
 
-      const ended = await smallEvent();
+      const ended = await small();
       await moveIntoPast(app, ended.eventId);
       await rejects(t, hold(port, ended.seats[0].seat_id), 'EVENT_ENDED');
       t.like(await seatRow(app, ended.seats[0].seat_id), { status: 'AVAILABLE', held_by_user_id: null });
@@ -180,7 +166,7 @@ for (const kind of DATABASES) {
 
     test(name('an expired hold is anyone’s: another user takes it, and its first holder cannot confirm'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const seatId = e.seats[1].seat_id;
       const first = await hold(port, seatId, 1);
       await sleep(1100);
@@ -205,7 +191,7 @@ for (const kind of DATABASES) {
 
     test(name('releaseHold frees the seat for the holding order only; a repeat says released:false'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const [a1, a2] = e.seats.map((s) => s.seat_id);
       const h = await hold(port, a1);
       t.deepEqual(await port.releaseHold({ seatId: a1, orderId: randomUUID() }), { released: false });
@@ -229,7 +215,7 @@ for (const kind of DATABASES) {
 
     test(name('confirmSeat sells a live hold of that order and user; a repeat answers the same seat'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const [a1, a2, a3] = e.seats.map((s) => s.seat_id);
       const h = await hold(port, a1);
       await rejects(
@@ -286,7 +272,7 @@ for (const kind of DATABASES) {
 
     test(name('setOwner moves a sold seat from its expected owner; repeats are safe'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const [a1, a2, a3, b1] = e.seats.map((s) => s.seat_id);
       const { userId: seller, seat } = await sellSeat(port, a1);
       const buyer = randomUUID();

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { createHttpPort } from '../../src/kernel/ports.js';
-import { eventPortDefinition } from '../../src/modules/event/event.port.js';
 import type { EventPort } from '../../src/modules/event/index.js';
+import { eventPortDefinition } from '../../src/modules/event/index.js';
 import { DATABASES, sharedApp } from '../helpers/app.js';
-import { ADAPTERS, type CreatedEvent, createEvent, rejects, scansOf, seatRow, sellSeat } from '../helpers/events.js';
+import { rejects } from '../helpers/assert.js';
+import { ADAPTERS, scansOf, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
 import { adminLogin, type TestUser } from '../helpers/users.js';
 
 /**
@@ -21,14 +22,7 @@ for (const kind of DATABASES) {
     },
   });
 
-  /** An event of 6 seats, A1–A3 in CAT1, B1–B3 in CAT2, in hall HALL-A. */
-  const smallEvent = (): Promise<CreatedEvent> =>
-    createEvent(app, admin, {
-      rows: [
-        { row_number: 'A', seats: 3, category: 'CAT1' },
-        { row_number: 'B', seats: 3, category: 'CAT2' },
-      ],
-    });
+  const small = () => smallEvent(app, admin);
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;
@@ -36,7 +30,7 @@ for (const kind of DATABASES) {
       port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 300 });
     test(name('checkIn decides by the documented rule order and logs every scan once'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const [a1, a2, a3] = e.seats.map((s) => s.seat_id);
       const staff = randomUUID();
       const { userId: owner } = await sellSeat(port, a1);
@@ -93,7 +87,7 @@ for (const kind of DATABASES) {
 
     test(name('logScan records a verdict decided before the seat was read (EXPIRED)'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const { userId: owner } = await sellSeat(port, e.seats[0].seat_id);
       const staff = randomUUID();
       const seatId = e.seats[0].seat_id;
@@ -113,7 +107,7 @@ for (const kind of DATABASES) {
 
     test(name('malformed arguments are VALIDATION_ERROR and change nothing'), async (t) => {
       const port = make(app);
-      const e = await smallEvent();
+      const e = await small();
       const seatId = e.seats[0].seat_id;
       const ok = { seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60 };
       const bad: [string, () => Promise<unknown>][] = [
@@ -157,7 +151,7 @@ for (const kind of DATABASES) {
   }
 
   test(`[${kind}] internal event routes refuse callers without the service credential`, async (t) => {
-    const e = await smallEvent();
+    const e = await small();
     const seatId = e.seats[0].seat_id;
     const body = { seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60 };
     for (const headers of [{}, { 'x-service-token': 'wrong' }] as Record<string, string>[]) {

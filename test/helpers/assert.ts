@@ -1,4 +1,5 @@
 import type { ExecutionContext } from 'ava';
+import { AppError } from '../../src/kernel/errors.js';
 import type { Response, TestApp } from './app.js';
 
 const ENVELOPE_KEYS = new Set(['success', 'error_code', 'message', 'details']);
@@ -53,4 +54,26 @@ export const USER_VIEW_KEYS = [
   'phone',
   'role',
   'user_id',
+];
+
+/** Asserts that a promise rejects with an AppError of this code. */
+export async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
+  const err = await t.throwsAsync(p);
+  t.true(err instanceof AppError, `expected an AppError, got ${err?.constructor.name}: ${err?.message}`);
+  t.is((err as AppError).code as string, code, err?.message);
+}
+
+/** Bodies sent as application/json that are not a JSON object. */
+export const MALFORMED_JSON = [
+  '{',
+  '{"a":',
+  "{'a':1}",
+  '{"a":1,}',
+  'undefined',
+  'NaN',
+  '[]',
+  '"text"',
+  '42',
+  'true',
+  'null',
 ];

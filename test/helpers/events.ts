@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecutionContext } from 'ava';
-import { AppError } from '../../src/kernel/errors.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
-import { eventPortDefinition } from '../../src/modules/event/event.port.js';
 import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
+import { eventPortDefinition } from '../../src/modules/event/index.js';
 import type { TestApp } from './app.js';
 import { newUser, type TestUser } from './users.js';
 
@@ -42,13 +40,6 @@ export const ADAPTERS = {
 };
 
 export const localPort = ADAPTERS.local;
-
-/** Asserts that a promise rejects with an AppError of this code. */
-export async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
-  const err = await t.throwsAsync(p);
-  t.true(err instanceof AppError, `expected an AppError, got ${err?.constructor.name}: ${err?.message}`);
-  t.is((err as AppError).code as string, code, err?.message);
-}
 
 export async function createVenue(
   app: TestApp,
@@ -218,3 +209,12 @@ export async function metric(app: TestApp, name: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
   return line ? Number(line.split(' ').at(-1)) : 0;
 }
+
+/** An event of 6 seats, A1–A3 in CAT1 (149.50), B1–B3 in CAT2 (80), in hall HALL-A. */
+export const smallEvent = (app: TestApp, admin: TestUser): Promise<CreatedEvent> =>
+  createEvent(app, admin, {
+    rows: [
+      { row_number: 'A', seats: 3, category: 'CAT1' },
+      { row_number: 'B', seats: 3, category: 'CAT2' },
+    ],
+  });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createHttpPort } from '../../src/kernel/ports.js';
+import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { TEST_ADMIN, type TestApp } from './app.js';
 
 export interface TestUser {
@@ -43,3 +45,9 @@ export async function grant(app: TestApp, admin: TestUser, userId: string, amoun
   if (res.status !== 201) throw new Error(`grant failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.data;
 }
+
+/** The user port's two adapters: in-process, and HTTP against the app's internal routes. */
+export const USER_ADAPTERS = {
+  local: (app: TestApp) => app.kernel.ports.get<UserPort>('user'),
+  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken),
+};

@@ -1,22 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { AppError } from '../../src/kernel/errors.js';
-import { createHttpPort } from '../../src/kernel/ports.js';
-import type { UserPort } from '../../src/modules/user/index.js';
-import { userPortDefinition } from '../../src/modules/user/user.port.js';
-import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
+import { DATABASES, sharedApp } from '../helpers/app.js';
 import { ledgerSum } from '../helpers/ledger.js';
-import { adminLogin, grant, newUser } from '../helpers/users.js';
-
-const ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get<UserPort>('user'),
-  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken),
-};
+import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
   const app = sharedApp(kind);
 
-  for (const [adapter, make] of Object.entries(ADAPTERS)) {
+  for (const [adapter, make] of Object.entries(USER_ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;
 
     test(name('50 concurrent debits of 10 against 100 credits: exactly 10 succeed and the balance is 0'), async (t) => {

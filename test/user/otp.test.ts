@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
-import { userPortDefinition } from '../../src/modules/user/user.port.js';
+import { userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
 import { newUser } from '../helpers/users.js';
 

@@ -1,24 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import test, { type ExecutionContext } from 'ava';
-import { AppError } from '../../src/kernel/errors.js';
+import test from 'ava';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
-import { userPortDefinition } from '../../src/modules/user/user.port.js';
-import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
+import { userPortDefinition } from '../../src/modules/user/index.js';
+import { DATABASES, sharedApp } from '../helpers/app.js';
+import { rejects } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
-import { adminLogin, grant, newUser } from '../helpers/users.js';
-
-/** The same contract, run against the in-process adapter and the HTTP adapter of every database. */
-const ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get<UserPort>('user'),
-  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken),
-};
-
-async function rejects(t: ExecutionContext, p: Promise<unknown>, code: string) {
-  const err = await t.throwsAsync(p);
-  t.true(err instanceof AppError, `expected an AppError, got ${err?.constructor.name}: ${err?.message}`);
-  t.is((err as AppError).code as string, code);
-}
+import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
   const app = sharedApp(kind);
@@ -30,7 +18,7 @@ for (const kind of DATABASES) {
     return u;
   }
 
-  for (const [adapter, make] of Object.entries(ADAPTERS)) {
+  for (const [adapter, make] of Object.entries(USER_ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;
 
     test(name('getUser returns the user; an unknown id is USER_NOT_FOUND; a malformed id is refused'), async (t) => {

@@ -10,6 +10,7 @@ import { seedEvents } from './event.seed.js';
 import { createSeats } from './seats.js';
 
 export type { EventDto, EventPort, HoldDto, ScanVerdict, SeatDto } from './event.port.js';
+export { eventPortDefinition } from './event.port.js';
 
 /** Venues, events and seats: holds, sales, ownership and check-ins, and the door's scan log. */
 export const eventModule = defineModule({

@@ -14,6 +14,7 @@ import { userRoutes } from './user.routes.js';
 import { seedUsers } from './user.seed.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
+export { userPortDefinition } from './user.port.js';
 export { DEMO_USERS } from './user.seed.js';
 
 /** Accounts, tokens, the credits ledger, one-time passwords and top-ups. */
