@@ -5,7 +5,7 @@ import Koa from 'koa';
 import { createLogger } from '../src/kernel/logger.js';
 import { correlationId, errors } from '../src/kernel/middleware.js';
 import { DATABASES, request, sharedApp } from './helpers/app.js';
-import { isError, isInvalid, MALFORMED_JSON, rowCounts } from './helpers/assert.js';
+import { BAD_UUIDS, invalid, isError, isInvalid, MALFORMED_JSON, rowCounts } from './helpers/assert.js';
 import { streamed } from './helpers/stream.js';
 import { claimsOf, expired, sign, unsigned } from './helpers/tokens.js';
 import { adminLogin, login, newUser, type TestUser } from './helpers/users.js';
@@ -43,15 +43,6 @@ const HOSTILE = [
   '50%_off\\x',
   '{"$gt": ""}',
 ];
-const BAD_UUIDS = [
-  'not-a-uuid',
-  '123',
-  `${randomUUID()}0`,
-  randomUUID().replace(/-/g, ''),
-  "' OR 1=1 --",
-  'g'.repeat(36),
-];
-const invalid = { status: 400, code: 'VALIDATION_ERROR' };
 
 interface Fixture {
   user: TestUser;

@@ -73,13 +73,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const metrics = createMetrics();
   try {
     for (const def of loaded) {
-      const db = await openDatabase({
-        module: def.name,
-        entities: def.entities,
-        migrations: def.migrations,
-        config,
-        log,
-      });
+      const db = await openDatabase({ module: def.name, entities: def.entities, migrations: def.migrations, config });
       databases.set(def.name, db);
       const instance = await def.start({
         config,

@@ -1,4 +1,3 @@
-import type Router from '@koa/router';
 import type { EntitySchema } from '@mikro-orm/core';
 import Joi from 'joi';
 import type { Registry } from 'prom-client';
@@ -63,5 +62,3 @@ export function defineModule<T extends ModuleDefinition>(def: T): T {
   if (error) throw new Error(`Module "${def?.name ?? '?'}" is not a valid module definition: ${error.message}`);
   return def;
 }
-
-export type { Router };

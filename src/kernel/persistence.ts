@@ -6,7 +6,7 @@ import { Migration, Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
-import { type Logger, requestScope } from './logger.js';
+import { requestScope } from './logger.js';
 import { pgExecutor, sqliteExecutor } from './statements.js';
 
 export type Dialect = 'sqlite' | 'postgresql';
@@ -65,7 +65,6 @@ export interface DatabaseOptions {
   entities: EntitySchema[];
   migrations: { name: string; class: MigrationClass }[];
   config: Config;
-  log: Logger;
 }
 
 function ormOptions({ module, entities, migrations, config }: DatabaseOptions): Options {

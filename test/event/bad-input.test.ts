@@ -1,7 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { DATABASES, sharedApp } from '../helpers/app.js';
-import { isError, isInvalid, MALFORMED_JSON } from '../helpers/assert.js';
+import { BAD_UUIDS, invalid, isError, isInvalid, MALFORMED_JSON } from '../helpers/assert.js';
 import { createEvent, eventBody, eventRowCounts } from '../helpers/events.js';
 import { streamed } from '../helpers/stream.js';
 import { claimsOf, expired, sign, unsigned } from '../helpers/tokens.js';
@@ -29,15 +28,6 @@ interface Endpoint {
 
 /** Each at most 50 characters, so that it also fits a hall id. */
 const HOSTILE = ["' OR 1=1 --", '"; DROP TABLE seats; --', '<script>alert(1)</script>', "admin'--", '{"$gt": ""}'];
-const BAD_UUIDS = [
-  'not-a-uuid',
-  '123',
-  `${randomUUID()}0`,
-  randomUUID().replace(/-/g, ''),
-  "' OR 1=1 --",
-  'g'.repeat(36),
-];
-const invalid = { status: 400, code: 'VALIDATION_ERROR' };
 const badPage = { page: ['abc', '0', '-1', '1.5', '1e99'], per_page: ['abc', '0', '101', '2.5'] };
 
 interface Fixture {

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { AppError } from '../../src/kernel/errors.js';
 import type { HoldDto } from '../../src/modules/event/index.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { ADAPTERS, createEvent, eventSql, scansOf, seatRow, sellSeat } from '../helpers/events.js';
-import { adminLogin, type TestUser } from '../helpers/users.js';
+import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
  * The seat state machine under real concurrency, through both adapters of the port: every
@@ -29,13 +29,7 @@ const oddOne = (results: PromiseSettledResult<unknown>[]) => {
 };
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    env: { SWEEP_INTERVAL_MS: '3600000' },
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import type { EventPort } from '../../src/modules/event/index.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
 import { ADAPTERS, moveIntoPast, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
-import { adminLogin, type TestUser } from '../helpers/users.js';
+import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
  * One contract for the event port, run against the in-process adapter and the HTTP adapter on
@@ -32,13 +32,7 @@ const SEAT_KEYS = [
 ];
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    env: { SWEEP_INTERVAL_MS: '3600000' },
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
 
   const small = () => smallEvent(app, admin);
 

@@ -3,10 +3,10 @@ import test from 'ava';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { EventPort } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
 import { ADAPTERS, scansOf, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
-import { adminLogin, type TestUser } from '../helpers/users.js';
+import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
  * The event port's contract, continued: the door (checkIn, logScan), argument checks and the
@@ -14,13 +14,7 @@ import { adminLogin, type TestUser } from '../helpers/users.js';
  */
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    env: { SWEEP_INTERVAL_MS: '3600000' },
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
 
   const small = () => smallEvent(app, admin);
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
+import { DATABASES, type TestApp } from '../helpers/app.js';
 import { isError, isInvalid } from '../helpers/assert.js';
 import {
   createEvent,
@@ -15,7 +15,7 @@ import {
   seatRow,
   sellSeat,
 } from '../helpers/events.js';
-import { adminLogin, newUser, type TestUser } from '../helpers/users.js';
+import { newUser, sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
  * The public event routes and the door's scan log. The sweeper is held off (one sweep an hour),
@@ -46,13 +46,7 @@ const ENTRY_KEYS = [
 ];
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    env: { SWEEP_INTERVAL_MS: '3600000' },
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
   const name = (s: string) => `[${kind}] ${s}`;
 
   /** Every upcoming event, page by page. */

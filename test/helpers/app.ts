@@ -135,10 +135,16 @@ export function sharedApp(
     await options.ready?.(app);
   });
   test.after.always(() => app?.close());
-  return new Proxy({} as TestApp, {
+  return late(() => app, 'the shared app');
+}
+
+/** An object that forwards to one made later (in a before hook), so tests can name it up front. */
+export function late<T extends object>(get: () => T | undefined, what: string): T {
+  return new Proxy({} as T, {
     get(_, key) {
-      if (!app) throw new Error('the shared app is used before its test.before hook ran');
-      return app[key as keyof TestApp];
+      const target = get();
+      if (!target) throw new Error(`${what} is used before its test.before hook ran`);
+      return target[key as keyof T];
     },
   });
 }

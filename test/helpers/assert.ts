@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ExecutionContext } from 'ava';
 import { AppError } from '../../src/kernel/errors.js';
 import type { Response, TestApp } from './app.js';
@@ -77,3 +78,16 @@ export const MALFORMED_JSON = [
   'true',
   'null',
 ];
+
+/** Identifiers that are not UUIDs: each must answer 400 INVALID_UUID. */
+export const BAD_UUIDS = [
+  'not-a-uuid',
+  '123',
+  `${randomUUID()}0`,
+  randomUUID().replace(/-/g, ''),
+  "' OR 1=1 --",
+  'g'.repeat(36),
+];
+
+/** The expected answer to a value of the wrong type or shape. */
+export const invalid = { status: 400, code: 'VALIDATION_ERROR' };

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
-import { TEST_ADMIN, type TestApp } from './app.js';
+import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
 
 export interface TestUser {
   userId: string;
@@ -51,3 +51,15 @@ export const USER_ADAPTERS = {
   local: (app: TestApp) => app.kernel.ports.get<UserPort>('user'),
   http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken),
 };
+
+/** One app for the file on one database, and its admin, logged in once before the tests. */
+export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {}) {
+  let admin: TestUser | undefined;
+  const app = sharedApp(kind, {
+    env,
+    ready: async (a) => {
+      admin = await adminLogin(a);
+    },
+  });
+  return { app, admin: late(() => admin, 'the admin') };
+}

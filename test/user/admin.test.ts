@@ -3,17 +3,12 @@ import test from 'ava';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/kernel/config.js';
 import { listen } from '../../src/kernel/server.js';
-import { DATABASES, request, sharedApp, startApp, TEST_ADMIN } from '../helpers/app.js';
+import { DATABASES, request, startApp, TEST_ADMIN } from '../helpers/app.js';
 import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
-import { adminLogin, login, newUser, type TestUser } from '../helpers/users.js';
+import { login, newUser, sharedAppWithAdmin } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 
   const list = (query: string, token = admin.token) => app.request('GET', `/api/admin/users${query}`, { token });

@@ -1,20 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import type { UserPort } from '../../src/modules/user/index.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { isError, isInvalid, rowCounts } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
-import { adminLogin, grant, newUser, type TestUser } from '../helpers/users.js';
+import { grant, newUser, sharedAppWithAdmin, type TestUser } from '../helpers/users.js';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  const app = sharedApp(kind, {
-    ready: async (a) => {
-      admin = await adminLogin(a);
-    },
-  });
+  const { app, admin } = sharedAppWithAdmin(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 
   const balance = (u: TestUser) => app.request('GET', '/api/credits/balance', { token: u.token });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import Stripe from 'stripe';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
 import { newUser, type TestUser } from '../helpers/users.js';
@@ -342,16 +342,22 @@ async function fakeStripeApi(fail = false) {
   };
 }
 
+/** The app on the `stripe` provider, pointed at a local stand-in for Stripe's API. */
+async function withStripe(t: ExecutionContext, kind: DbKind, failing = false) {
+  const api = await fakeStripeApi(failing);
+  t.teardown(() => api.close());
+  const app = await boot(kind, {
+    PAYMENT_PROVIDER: 'stripe',
+    STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
+    STRIPE_API_URL: api.url,
+  });
+  t.teardown(() => app.close());
+  return { api, app };
+}
+
 for (const kind of DATABASES) {
   test(`[${kind}] the stripe provider creates the intent at Stripe and its signed success credits the creator`, async (t) => {
-    const api = await fakeStripeApi();
-    t.teardown(() => api.close());
-    const app = await boot(kind, {
-      PAYMENT_PROVIDER: 'stripe',
-      STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
-      STRIPE_API_URL: api.url,
-    });
-    t.teardown(() => app.close());
+    const { api, app } = await withStripe(t, kind);
     const u = await newUser(app);
 
     const intent = await topup(app, u, 12.34);
@@ -377,14 +383,7 @@ for (const kind of DATABASES) {
   });
 
   test(`[${kind}] a payment provider that fails answers 503 SERVICE_UNAVAILABLE and records nothing`, async (t) => {
-    const api = await fakeStripeApi(true);
-    t.teardown(() => api.close());
-    const app = await boot(kind, {
-      PAYMENT_PROVIDER: 'stripe',
-      STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
-      STRIPE_API_URL: api.url,
-    });
-    t.teardown(() => app.close());
+    const { api, app } = await withStripe(t, kind, true);
     const u = await newUser(app);
 
     const res = await app.request('POST', '/api/credits/topup', { token: u.token, body: { amount: 10 } });
