@@ -15,6 +15,7 @@ export interface KernelOptions {
   config: Config;
   /** Every module the system has; `config.modules` picks which of them this process loads. */
   modules: ModuleDefinition[];
+  /** Made with createLogger, so that every line carries the correlation id and module. */
   log?: Logger;
   /** The session check, from whichever module's port owns sessions (that module counts as required). */
   sessions?: { port: string; check: (ports: Ports) => SessionCheck };

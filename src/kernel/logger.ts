@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Logger, pino } from 'pino';
+import { type DestinationStream, type Logger, pino } from 'pino';
 
 export interface RequestScope {
   correlationId: string;
@@ -11,17 +11,21 @@ export interface RequestScope {
 /** The scope of the request being served, so that logs and internal calls carry its correlation id. */
 export const requestScope = new AsyncLocalStorage<RequestScope>();
 
-export function createLogger(level: string): Logger {
-  return pino({
-    level,
-    base: undefined,
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-    mixin() {
-      const scope = requestScope.getStore();
-      return scope ? { correlation_id: scope.correlationId, ...(scope.module ? { module: scope.module } : {}) } : {};
+/** JSON lines on stdout (or `destination`), each carrying the request's correlation id and module. */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+      mixin() {
+        const scope = requestScope.getStore();
+        return scope ? { correlation_id: scope.correlationId, ...(scope.module ? { module: scope.module } : {}) } : {};
+      },
     },
-  });
+    destination,
+  );
 }
 
 export type { Logger };
