@@ -7,13 +7,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/kernel/config.js';
+import { createApp, loadAppConfig } from '../src/app.js';
 
 const target = resolve(process.argv[2] ?? 'openapi.json');
 const dataDir = mkdtempSync(join(tmpdir(), 'tr-openapi-'));
 try {
-  const config = loadConfig({
+  const config = loadAppConfig({
     NODE_ENV: 'test',
     NODE_CONFIG_DIR: fileURLToPath(new URL('../config', import.meta.url)),
     MODULES: 'all',

@@ -1,18 +1,21 @@
-import type { Config } from './kernel/config.js';
+import type { Clock } from './kernel/clock.js';
+import { type Config, loadConfig } from './kernel/config.js';
 import { createKernel, type Kernel } from './kernel/kernel.js';
 import type { Logger } from './kernel/logger.js';
 import { modules } from './modules/index.js';
-import type { UserPort } from './modules/user/index.js';
+
+/** The configuration of the kernel and every module, from config/ and the environment. */
+export const loadAppConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(env, modules);
 
 /** The TicketRemaster kernel with its modules; sessions are checked through the user port. */
-export function createApp(config: Config, log?: Logger): Promise<Kernel> {
+export function createApp(config: Config, options: { log?: Logger; clock?: Clock } = {}): Promise<Kernel> {
   return createKernel({
     config,
     modules,
-    log,
+    ...options,
     sessions: {
       port: 'user',
-      check: (ports) => (sid, userId) => ports.get<UserPort>('user').isSessionActive({ sid, userId }),
+      check: (ports) => (sid, userId) => ports.get('user').isSessionActive({ sid, userId }),
     },
     info: {
       title: 'TicketRemaster API',

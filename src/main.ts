@@ -1,5 +1,5 @@
-import { createApp } from './app.js';
-import { type Config, ConfigError, loadConfig } from './kernel/config.js';
+import { createApp, loadAppConfig } from './app.js';
+import { type Config, ConfigError } from './kernel/config.js';
 import { createLogger } from './kernel/logger.js';
 import { exitOnSignals, listen } from './kernel/server.js';
 import { DEMO_USERS } from './modules/user/index.js';
@@ -7,14 +7,14 @@ import { DEMO_USERS } from './modules/user/index.js';
 const started = performance.now();
 let config: Config;
 try {
-  config = loadConfig();
+  config = loadAppConfig();
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : err);
   process.exit(1);
 }
 const log = createLogger(config.logLevel);
 try {
-  const kernel = await createApp(config, log);
+  const kernel = await createApp(config, { log });
   const running = await listen(kernel);
   exitOnSignals(running, kernel);
   const base = `http://localhost:${running.port}`;

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import test from 'ava';
-import { ConfigError, loadConfig } from '../src/kernel/config.js';
+import { loadAppConfig as loadConfig } from '../src/app.js';
+import { ConfigError } from '../src/kernel/config.js';
 import { freePort, spawnServer, waitForHealth } from './helpers/process.js';
 
 const base = { NODE_ENV: 'test' };
@@ -11,6 +12,8 @@ const production = {
   SERVICE_TOKEN: randomBytes(32).toString('hex'),
   STRIPE_WEBHOOK_SECRET: `whsec_${randomBytes(16).toString('hex')}`,
   QR_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+  OTP_DELIVERY: 'webhook',
+  OTP_WEBHOOK_URL: 'https://otp.example.com/deliver',
 };
 
 function refused(t: import('ava').ExecutionContext, env: Record<string, string>, variable: string) {
@@ -82,6 +85,27 @@ test('production refuses the default or a short JWT_SECRET and the other shipped
   refused(t, noWebhook, 'STRIPE_WEBHOOK_SECRET');
   const { QR_ENCRYPTION_KEY: ____, ...noQr } = production;
   refused(t, noQr, 'QR_ENCRYPTION_KEY');
+});
+
+test('production refuses log delivery of one-time passwords, which would write every code to the log', (t) => {
+  const { OTP_DELIVERY: _, OTP_WEBHOOK_URL: __, ...unset } = production;
+  refused(t, unset, 'OTP_DELIVERY');
+  refused(t, { ...production, OTP_DELIVERY: 'log' }, 'OTP_DELIVERY');
+  t.is(loadConfig({ ...unset, OTP_PROVIDER: 'smu', SMU_API_URL: 'https://smu.example.com' }).otpProvider, 'smu');
+  t.is(loadConfig({ ...base, OTP_DELIVERY: 'log' }).otpDelivery, 'log', 'development and tests may log codes');
+});
+
+test('a production server with real secrets but OTP_DELIVERY unset refuses to start, naming OTP_DELIVERY', async (t) => {
+  const { OTP_DELIVERY: _, OTP_WEBHOOK_URL: __, ...unset } = production;
+  const server = spawnServer({ ...unset, PORT: String(await freePort()) });
+  t.teardown(() => server.cleanup());
+  t.not(await server.exited, 0);
+  t.regex(server.output(), /OTP_DELIVERY/);
+  t.notRegex(server.output(), /listening/);
+});
+
+test('production refuses fault injection', (t) => {
+  refused(t, { ...production, FAULT_INJECTION: 'user.debit=error' }, 'FAULT_INJECTION');
 });
 
 test('the process refuses to start on a bad value, naming it', async (t) => {

@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/kernel/config.js';
+import { createApp, loadAppConfig } from '../src/app.js';
 import { createLogger } from '../src/kernel/logger.js';
 import { listen } from '../src/kernel/server.js';
 import { freshDatabase, request, sharedApp } from './helpers/app.js';
@@ -23,7 +22,7 @@ test('every request leaves one JSON log line with correlation id, module, method
     },
   });
   const db = await freshDatabase('sqlite');
-  const kernel = await createApp(loadConfig({ NODE_ENV: 'test', ...db.env }), createLogger('info', sink));
+  const kernel = await createApp(loadAppConfig({ NODE_ENV: 'test', ...db.env }), { log: createLogger('info', sink) });
   const running = await listen(kernel, 0, '127.0.0.1');
   t.teardown(async () => {
     await running.close();

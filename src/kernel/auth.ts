@@ -1,6 +1,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Context, Middleware } from 'koa';
+import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 
@@ -40,7 +41,7 @@ const isId = (v: unknown): v is string =>
   typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);
 
 /** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
-export function createTokenService(config: Config): TokenService {
+export function createTokenService(config: Config, clock: Clock): TokenService {
   const key = new TextEncoder().encode(config.jwtSecret);
   const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
   return {
@@ -49,15 +50,15 @@ export function createTokenService(config: Config): TokenService {
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setJti(jti)
-        .setIssuedAt()
-        .setExpirationTime(`${ttl[type]}s`)
+        .setIssuedAt(Math.floor(clock.now() / 1000))
+        .setExpirationTime(Math.floor(clock.now() / 1000) + ttl[type])
         .sign(key);
       return { token, jti, expiresIn: ttl[type] };
     },
     async verify(token, type) {
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'] }));
+        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: new Date(clock.now()) }));
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw new AppError('TOKEN_EXPIRED', 'The token has expired.');
         throw new AppError('UNAUTHORIZED', 'The token is invalid.');
@@ -127,10 +128,14 @@ export function guard(access: Access): Middleware | undefined {
 
 export const SERVICE_TOKEN_HEADER = 'x-service-token';
 
-/** Refuses any call to /internal/* that lacks the service credential. */
-export function serviceGuard(serviceToken: string): Middleware {
+/**
+ * Everything under /internal is for our own slices: without the service credential every method
+ * and path there is 401, known or not, so that the internal routes cannot be discovered.
+ */
+export function internalGuard(serviceToken: string): Middleware {
   const expected = Buffer.from(serviceToken);
   return async (ctx, next) => {
+    if (ctx.path !== '/internal' && !ctx.path.startsWith('/internal/')) return next();
     const given = Buffer.from(ctx.get(SERVICE_TOKEN_HEADER));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new AppError('UNAUTHORIZED', 'The service credential is missing or wrong.');

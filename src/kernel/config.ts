@@ -5,7 +5,8 @@ import Joi from 'joi';
 /** Settings keyed by module name; the module list itself lives in src/modules/index.ts. */
 type PerModule<T> = Record<string, T>;
 
-export interface Config {
+/** The kernel's own settings: processes, databases, secrets, HTTP, logging and jobs. */
+export interface KernelConfig {
   env: 'development' | 'test' | 'production';
   port: number;
   modules: string;
@@ -14,40 +15,45 @@ export interface Config {
   dataDir: string;
   databaseUrl: string;
   moduleDatabaseUrls: PerModule<string>;
-  holdTtlSeconds: number;
-  qrTtlSeconds: number;
-  otpTtlSeconds: number;
   sweepIntervalMs: number;
   jwtSecret: string;
-  qrEncryptionKey: Buffer;
   serviceToken: string;
-  adminEmail: string;
-  adminPassword: string;
-  seedDemo: boolean;
-  otpProvider: 'local' | 'smu';
-  otpDelivery: 'log' | 'webhook';
-  otpWebhookUrl: string;
-  smuApiUrl: string;
-  smuApiKey: string;
-  paymentProvider: 'fake' | 'stripe';
-  paymentCurrency: string;
-  stripeSecretKey: string;
-  stripeWebhookSecret: string;
-  stripeApiUrl: string;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
   trustProxy: boolean;
   rateLimitPerMinute: number;
   corsOrigins: string;
   logLevel: string;
-  passwordHash: { memoryCost: number; timeCost: number };
   shutdownTimeoutMs: number;
+  /** Deadline of every call to another module's port, in-process or HTTP. */
+  internalTimeoutMs: number;
+  /** How long a background job's lease lasts unless renewed; a killed holder's lease runs out after it. */
+  jobLeaseMs: number;
+  /** Test-only fault points (`point=error|hang|exit`, comma-separated); refused in production. */
+  faultInjection: string;
+}
+
+/**
+ * The settings modules declare. A module lists them in `defineModule({ settings })` and adds
+ * their types to this interface by declaration merging.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by the modules through declaration merging
+export interface ModuleSettings {}
+
+export type Config = KernelConfig & ModuleSettings;
+
+/** What a module declares of its settings: a joi schema (with its default) and the variable per key. */
+export interface SettingsDeclaration {
+  keys: Record<string, Joi.Schema>;
+  env: Record<string, string>;
+  /** Rules that only production applies, e.g. a secret that must not keep its development default. */
+  production?: Record<string, Joi.Schema>;
 }
 
 /** Like node-config: ./config under the working directory, or NODE_CONFIG_DIR. */
 const configDir = (env: NodeJS.ProcessEnv) => resolve(env.NODE_CONFIG_DIR || join(process.cwd(), 'config'));
 const port = Joi.number().integer().min(0).max(65535);
-const url = Joi.string().uri({ scheme: ['http', 'https'] });
+export const httpUrl = Joi.string().uri({ scheme: ['http', 'https'] });
 const dbUrl = Joi.string()
   .uri({ scheme: ['postgres', 'postgresql'] })
   .allow('');
@@ -55,73 +61,39 @@ const perModule = (schema: Joi.Schema) =>
   Joi.object()
     .pattern(/^[a-z]+$/, schema)
     .required();
+const FAULT = /^([a-z][\w-]*(\.[\w-]+)*=(error|hang|exit))?(,[a-z][\w-]*(\.[\w-]+)*=(error|hang|exit))*$/;
 
-/** A 32-byte key: exactly 64 hex characters, otherwise base64 that decodes to 32 bytes. */
-const aesKey = Joi.string()
-  .custom((value: string, helpers) => {
-    const key = /^[0-9a-fA-F]{64}$/.test(value) ? Buffer.from(value, 'hex') : Buffer.from(value, 'base64');
-    if (key.length !== 32 || (!/^[0-9a-fA-F]{64}$/.test(value) && key.toString('base64') !== value)) {
-      return helpers.message({ custom: 'must be 32 bytes written as 64 hex characters or as base64' });
-    }
-    return key;
-  })
-  .required();
-
-const schema = Joi.object<Config>({
+const kernelKeys: Record<keyof KernelConfig, Joi.Schema> = {
   env: Joi.string().valid('development', 'test', 'production').required(),
   port: port.required(),
   modules: Joi.string()
     .pattern(/^[a-z]+(,[a-z]+)*$/)
     .required(),
   modulePorts: perModule(port),
-  moduleUrls: perModule(url),
+  moduleUrls: perModule(httpUrl),
   dataDir: Joi.string().min(1).required(),
   databaseUrl: dbUrl.required(),
   moduleDatabaseUrls: perModule(dbUrl),
-  holdTtlSeconds: Joi.number().integer().min(1).max(86400).required(),
-  qrTtlSeconds: Joi.number().integer().min(1).max(3600).required(),
-  otpTtlSeconds: Joi.number().integer().min(1).max(86400).required(),
   sweepIntervalMs: Joi.number().integer().min(10).max(3_600_000).required(),
   jwtSecret: Joi.string().min(16).required(),
-  qrEncryptionKey: aesKey,
   serviceToken: Joi.string().min(16).required(),
-  adminEmail: Joi.string().email({ tlds: false }).allow('').required(),
-  adminPassword: Joi.string().min(8).max(128).allow('').required(),
-  seedDemo: Joi.boolean().required(),
-  otpProvider: Joi.string().valid('local', 'smu').required(),
-  otpDelivery: Joi.string().valid('log', 'webhook').required(),
-  // Key-level conditions: an object-level `.when` would be concatenated with `allow('')` and so let '' through.
-  otpWebhookUrl: Joi.when('otpDelivery', { is: 'webhook', then: url, otherwise: url.allow('') }).required(),
-  smuApiUrl: Joi.when('otpProvider', { is: 'smu', then: url, otherwise: url.allow('') }).required(),
-  smuApiKey: Joi.string().allow('').required(),
-  paymentProvider: Joi.string().valid('fake', 'stripe').required(),
-  paymentCurrency: Joi.string().lowercase().length(3).required(),
-  stripeSecretKey: Joi.when('paymentProvider', {
-    is: 'stripe',
-    then: Joi.string(),
-    otherwise: Joi.string().allow(''),
-  }).required(),
-  stripeWebhookSecret: Joi.string().min(8).required(),
-  stripeApiUrl: url.allow('').required(),
   accessTokenTtlSeconds: Joi.number().integer().min(1).required(),
   refreshTokenTtlSeconds: Joi.number().integer().min(1).required(),
   trustProxy: Joi.boolean().required(),
   rateLimitPerMinute: Joi.number().integer().min(1).required(),
   corsOrigins: Joi.string().allow('').required(),
   logLevel: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').required(),
-  passwordHash: Joi.object({
-    memoryCost: Joi.number().integer().min(1024).required(),
-    timeCost: Joi.number().integer().min(1).required(),
-  }).required(),
   shutdownTimeoutMs: Joi.number().integer().min(100).required(),
-}).when(Joi.object({ env: Joi.valid('production') }).unknown(), {
-  then: Joi.object({
-    jwtSecret: Joi.string().min(32).invalid(Joi.ref('$defaults.jwtSecret')),
-    serviceToken: Joi.string().min(32).invalid(Joi.ref('$defaults.serviceToken')),
-    stripeWebhookSecret: Joi.invalid(Joi.ref('$defaults.stripeWebhookSecret')),
-    qrEncryptionKey: Joi.invalid(Joi.ref('$defaults.qrEncryptionKey')),
-  }),
-});
+  internalTimeoutMs: Joi.number().integer().min(10).max(120_000).required(),
+  jobLeaseMs: Joi.number().integer().min(100).max(3_600_000).required(),
+  faultInjection: Joi.string().pattern(FAULT).allow('').required(),
+};
+
+const kernelProduction: Record<string, Joi.Schema> = {
+  jwtSecret: Joi.string().min(32).invalid(Joi.ref('$defaults.jwtSecret')),
+  serviceToken: Joi.string().min(32).invalid(Joi.ref('$defaults.serviceToken')),
+  faultInjection: Joi.valid('').messages({ 'any.only': '{{#label}} must be empty in production' }),
+};
 
 export class ConfigError extends Error {}
 
@@ -141,7 +113,7 @@ function merge(base: Tree, over: Tree): Tree {
   return out;
 }
 
-/** Picks the environment variables named in custom-environment-variables.json into a tree. */
+/** Picks the environment variables named in the variable map into a tree. */
 function fromEnv(map: Tree, env: NodeJS.ProcessEnv): Tree {
   const out: Tree = {};
   for (const [k, v] of Object.entries(map)) {
@@ -161,17 +133,46 @@ function envName(path: (string | number)[], map: Tree): string {
   return typeof node === 'string' ? node : path.join('.');
 }
 
+/** The modules' declarations joined to the kernel's; two modules may share a key only under one variable. */
+function combine(declarations: { name: string; settings?: SettingsDeclaration }[]) {
+  const keys: Record<string, Joi.Schema> = { ...kernelKeys };
+  const production: Record<string, Joi.Schema> = { ...kernelProduction };
+  const variables: Record<string, string> = {};
+  for (const { name, settings } of declarations) {
+    if (!settings) continue;
+    for (const [key, schema] of Object.entries(settings.keys)) {
+      const variable = settings.env[key];
+      if (key in kernelKeys) throw new Error(`Module "${name}" declares the kernel setting "${key}"`);
+      if (key in keys && variables[key] !== variable) {
+        throw new Error(`Module "${name}" declares the setting "${key}" under another variable than another module`);
+      }
+      keys[key] ??= schema;
+      if (variable) variables[key] = variable;
+    }
+    Object.assign(production, settings.production);
+  }
+  return { keys, production, variables };
+}
+
 /**
- * Reads config/default.json, then config/<NODE_ENV>.json, then the environment variables mapped
- * in config/custom-environment-variables.json; validates and types the result. A bad value
- * throws a ConfigError naming the environment variable (or key) at fault.
+ * Reads config/default.json, then config/<NODE_ENV>.json, then the environment variables (the
+ * kernel's mapped in config/custom-environment-variables.json, each module's in its
+ * declaration); validates and types the result. A bad value throws a ConfigError naming the
+ * environment variable (or key) at fault.
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv,
+  declarations: { name: string; settings?: SettingsDeclaration }[],
+): Config {
   const nodeEnv = env.NODE_ENV || 'development';
   const dir = configDir(env);
-  const map = readJson(dir, 'custom-environment-variables');
+  const { keys, production, variables } = combine(declarations);
+  const map: Tree = { ...readJson(dir, 'custom-environment-variables'), ...variables };
   const defaults = readJson(dir, 'default');
   const raw = merge(merge(merge(defaults, readJson(dir, nodeEnv)), { env: nodeEnv }), fromEnv(map, env));
+  const schema = Joi.object(keys).when(Joi.object({ env: Joi.valid('production') }).unknown(), {
+    then: Joi.object(production),
+  });
   const { value, error } = schema.validate(raw, {
     abortEarly: true,
     convert: true,
@@ -187,5 +188,5 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : detail.message.replace(/^"[^"]*" /, '');
     throw new ConfigError(`Invalid configuration: ${key} ${why}`);
   }
-  return value;
+  return value as Config;
 }

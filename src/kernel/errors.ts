@@ -1,45 +1,62 @@
-/** The one table from error code to HTTP status (API.md §3). Modules add their codes here. */
-export const ERROR_STATUS = {
+/** The kernel's own error codes: what any route, body, token or call between slices can fail with. */
+export const KERNEL_ERRORS = {
   VALIDATION_ERROR: 400,
   INVALID_UUID: 400,
-  SELF_TRANSFER: 400,
-  QR_INVALID: 400,
-  INVALID_SIGNATURE: 400,
   UNAUTHORIZED: 401,
   TOKEN_EXPIRED: 401,
-  OTP_INVALID: 401,
-  INSUFFICIENT_CREDITS: 402,
   FORBIDDEN: 403,
-  NOT_SEAT_OWNER: 403,
   NOT_FOUND: 404,
-  USER_NOT_FOUND: 404,
-  EVENT_NOT_FOUND: 404,
-  VENUE_NOT_FOUND: 404,
-  SEAT_NOT_FOUND: 404,
-  ORDER_NOT_FOUND: 404,
-  TRANSFER_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
-  EMAIL_ALREADY_EXISTS: 409,
-  SEAT_UNAVAILABLE: 409,
-  SEAT_ALREADY_SOLD: 409,
-  SEAT_NOT_HELD: 409,
-  ORDER_ALREADY_CONFIRMED: 409,
-  TRANSFER_INVALID_STATE: 409,
-  TRANSFER_IN_PROGRESS: 409,
   IDEMPOTENCY_CONFLICT: 409,
-  EVENT_ENDED: 410,
-  HOLD_EXPIRED: 410,
-  OTP_EXPIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
-  OTP_REQUIRED: 428,
   RATE_LIMITED: 429,
-  OTP_MAX_RETRIES: 429,
   INTERNAL_ERROR: 500,
   SERVICE_UNAVAILABLE: 503,
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+/**
+ * The codes modules declare. A module lists them in its `defineModule({ errors })` and adds
+ * them to this interface by declaration merging, so that `new AppError('SEAT_NOT_FOUND', …)`
+ * type-checks only where some module owns the code.
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by the modules through declaration merging
+export interface ModuleErrorCodes {}
+
+export type ErrorCode = keyof typeof KERNEL_ERRORS | keyof ModuleErrorCodes;
+
+/** The one table from error code to HTTP status: the kernel's codes and every defined module's. */
+const STATUS = new Map<string, { status: number; owner: string }>(
+  Object.entries(KERNEL_ERRORS).map(([code, status]) => [code, { status, owner: 'kernel' }]),
+);
+
+/**
+ * Adds a module's codes to the table. Every process defines every module (so that an error
+ * envelope from another slice turns back into the same error); a code two owners give
+ * different statuses is a programming error, named at load time.
+ */
+export function registerErrorCodes(owner: string, codes: Record<string, number>) {
+  for (const [code, status] of Object.entries(codes)) {
+    const known = STATUS.get(code);
+    if (known && known.status !== status) {
+      throw new Error(
+        `Module "${owner}" declares ${code} as ${status}, but ${known.owner} declares it as ${known.status}`,
+      );
+    }
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new Error(`Module "${owner}" declares ${code} with status ${status}, not a 4xx or 5xx`);
+    }
+    if (!known) STATUS.set(code, { status, owner });
+  }
+}
+
+export const statusOf = (code: ErrorCode): number => STATUS.get(code)?.status ?? 500;
+
+export const isErrorCode = (code: unknown): code is ErrorCode => typeof code === 'string' && STATUS.has(code);
+
+/** Every code with its status, for the OpenAPI document and the README. */
+export const errorTable = (): Record<string, number> =>
+  Object.fromEntries([...STATUS].map(([code, { status }]) => [code, status]));
 
 export interface ErrorDetail {
   field: string;
@@ -58,7 +75,7 @@ export class AppError extends Error {
   ) {
     super(message);
     this.name = 'AppError';
-    this.status = ERROR_STATUS[code];
+    this.status = statusOf(code);
   }
 
   toJSON() {
@@ -70,6 +87,3 @@ export class AppError extends Error {
     };
   }
 }
-
-export const isErrorCode = (code: unknown): code is ErrorCode =>
-  typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code);

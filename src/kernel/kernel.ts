@@ -1,15 +1,23 @@
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
-import { authContext, createTokenService, type SessionCheck, serviceGuard, type TokenService } from './auth.js';
+import { authContext, createTokenService, internalGuard, type SessionCheck, type TokenService } from './auth.js';
+import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
+import { docsRouter } from './docs.js';
 import { AppError } from './errors.js';
+import { createFaults } from './faults.js';
+import { healthRouter } from './health.js';
+import { createIdempotency, KEY_RETENTION_MS } from './idempotency.js';
+import { createScheduler, type Scheduler } from './jobs.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
 import { correlationId, errors, jsonBody, requestLog, security } from './middleware.js';
 import type { ModuleDefinition, ModuleInstance } from './module.js';
-import { buildOpenApi, createMetrics, docsRouter } from './observability.js';
+import { buildOpenApi } from './openapi.js';
+import { createOutbox } from './outbox.js';
 import { type Database, openDatabase } from './persistence.js';
-import { createHttpPort, createLocalPort, createPortRouter, type PortImpl, type Ports } from './ports.js';
-import { isoDate } from './schemas.js';
+import { createPortRouter, type PortImpl } from './ports.js';
+import { createPortRegistry, type PortName, type PortRegistry } from './registry.js';
 
 export interface KernelOptions {
   config: Config;
@@ -17,8 +25,10 @@ export interface KernelOptions {
   modules: ModuleDefinition[];
   /** Made with createLogger, so that every line carries the correlation id and module. */
   log?: Logger;
+  /** The one clock of every TTL; tests pass a manual one. */
+  clock?: Clock;
   /** The session check, from whichever module's port owns sessions (that module counts as required). */
-  sessions?: { port: string; check: (ports: Ports) => SessionCheck };
+  sessions?: { port: PortName; check: (ports: PortRegistry) => SessionCheck };
   info?: { title: string; version: string; description: string };
 }
 
@@ -26,8 +36,10 @@ export interface Kernel {
   app: Koa;
   config: Config;
   log: Logger;
-  ports: Ports;
+  clock: Clock;
+  ports: PortRegistry;
   tokens: TokenService;
+  jobs: Scheduler;
   loaded: ModuleDefinition[];
   databases: Map<string, Database>;
   openapi(): object;
@@ -47,44 +59,50 @@ export function selectModules(all: ModuleDefinition[], selection: string): Modul
   return all.filter((m) => names.includes(m.name));
 }
 
+const PURGE_INTERVAL_MS = Math.min(KEY_RETENTION_MS, 60_000);
+
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const { config, modules } = options;
   const log = options.log ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
   const loaded = selectModules(modules, config.modules);
-  const tokens = createTokenService(config);
+  const tokens = createTokenService(config, clock);
+  const faults = createFaults(config.faultInjection, log);
+  const ports = createPortRegistry({ all: modules, loaded, config, faults });
+  const jobs = createScheduler({ log, clock, leaseMs: config.jobLeaseMs });
   const databases = new Map<string, Database>();
   const instances = new Map<string, ModuleInstance>();
-  const remotes = new Map<string, unknown>();
-
-  const locals = new Map<string, Record<string, (args: unknown) => Promise<unknown>>>();
-  const ports: Ports = {
-    get<T>(name: string): T {
-      const local = locals.get(name);
-      if (local) return local as T;
-      const def = modules.find((m) => m.name === name);
-      if (!def?.port) throw new Error(`No module offers a port named "${name}"`);
-      if (loaded.includes(def)) throw new Error(`Port "${name}" was used before its module started`);
-      if (!remotes.has(name)) {
-        remotes.set(name, createHttpPort(def.port, config.moduleUrls[name] ?? '', config.serviceToken));
-      }
-      return remotes.get(name) as T;
-    },
-  };
-
   const metrics = createMetrics();
+
+  for (const def of loaded) ports.checkRequires(def.name, def.requires ?? []);
+  if (options.sessions) ports.checkRequires('kernel', [options.sessions.port]);
   try {
     for (const def of loaded) {
       const db = await openDatabase({ module: def.name, entities: def.entities, migrations: def.migrations, config });
       databases.set(def.name, db);
+      const outbox = createOutbox(db, {
+        clock,
+        log: log.child({ module: def.name }),
+        secret: config.jwtSecret,
+        intervalMs: config.sweepIntervalMs,
+        kick: () => void jobs.run(def.name, 'outbox'),
+      });
+      const idempotency = createIdempotency(db, clock);
       const instance = await def.start({
         config,
         db,
         log: log.child({ module: def.name }),
-        ports,
+        ports: ports.forModule(def),
         metrics: metrics.registry,
+        clock,
+        idempotency,
+        outbox,
+        faults,
       });
       instances.set(def.name, instance);
-      if (def.port && instance.port) locals.set(def.name, createLocalPort(def.port, instance.port as PortImpl));
+      if (instance.port) ports.serve(def, instance.port as PortImpl);
+      const purge = { name: 'idempotency-purge', intervalMs: PURGE_INTERVAL_MS, leased: true, run: idempotency.purge };
+      for (const job of [outbox.job, purge, ...(instance.jobs ?? [])]) jobs.add(def.name, db, job);
     }
   } catch (err) {
     await Promise.allSettled([...databases.values()].map((db) => db.close()));
@@ -99,35 +117,19 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const root = new Router();
   for (const r of apiRouters) root.use(r.router.routes());
   const internal = new Router();
-  internal.use('/internal', serviceGuard(config.serviceToken));
   for (const def of loaded) {
-    const local = locals.get(def.name);
-    if (def.port && local) internal.use(createPortRouter(def.port, local).routes());
+    const served = ports.served(def.name);
+    if (def.port && served) internal.use(createPortRouter(def.port, served).routes());
   }
+  const required = [...loaded.flatMap((m) => m.requires ?? []), ...(options.sessions ? [options.sessions.port] : [])];
+  const peers = [...new Set(required)].filter((name) => !instances.has(name));
   const ops = docsRouter(openapi);
-  ops.get('/health', async (ctx) => {
-    const checks: Record<string, string> = {};
-    const dbOk = await Promise.all([...databases.values()].map((db) => db.ping()));
-    checks.database = dbOk.every(Boolean) ? 'connected' : 'disconnected';
-    const required = [...loaded.flatMap((m) => m.requires ?? []), ...(options.sessions ? [options.sessions.port] : [])];
-    const needed = new Set(required.filter((n) => !instances.has(n)));
-    await Promise.all(
-      [...needed].map(async (name) => {
-        const ok = await fetch(`${config.moduleUrls[name]}/health`, { signal: AbortSignal.timeout(1000) })
-          .then((r) => r.ok)
-          .catch(() => false);
-        checks[name] = ok ? 'reachable' : 'unreachable';
-      }),
-    );
-    const healthy = Object.values(checks).every((v) => v === 'connected' || v === 'reachable');
-    ctx.status = healthy ? 200 : 503;
-    ctx.body = {
-      status: healthy ? 'healthy' : 'unhealthy',
-      service: loaded.length === modules.length ? 'ticketremaster' : loaded.map((m) => m.name).join(','),
-      modules: loaded.map((m) => m.name),
-      timestamp: isoDate(new Date()),
-      checks,
-    };
+  const health = healthRouter({
+    service: loaded.length === modules.length ? 'ticketremaster' : loaded.map((m) => m.name).join(','),
+    modules: loaded.map((m) => m.name),
+    databases: [...databases.values()],
+    peers: Object.fromEntries(peers.map((name) => [name, config.moduleUrls[name]])),
+    clock: () => clock.now(),
   });
   ops.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
@@ -142,53 +144,39 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
 
   const app = new Koa({ proxy: config.trustProxy });
   app.silent = true;
-  // The one middleware order of every process.
+  // The one middleware order of every process. Every answer, a refused body's included, carries
+  // the security and CORS headers; nothing under /internal is parsed or routed without the credential.
   // Router middleware widen koa's context type, hence `any` here.
   const stack: Middleware<Koa.DefaultState, any>[] = [
     correlationId(),
     requestLog(log),
     metrics.middleware,
     errors(log),
-    jsonBody(),
     security(config),
+    internalGuard(config.serviceToken),
+    jsonBody(),
     authContext(tokens, () => sessionCheck),
     root.routes(),
     root.allowedMethods(notAllowed),
     internal.routes(),
+    internal.allowedMethods(notAllowed),
+    health.routes(),
     ops.routes(),
     ops.allowedMethods(notAllowed),
   ];
   for (const m of stack) app.use(m);
 
-  const timers: NodeJS.Timeout[] = [];
-  const running = new Set<Promise<unknown>>();
-  for (const [name, instance] of instances) {
-    for (const job of instance.jobs ?? []) {
-      let busy = false;
-      const timer = setInterval(() => {
-        if (busy) return;
-        busy = true;
-        const p = job
-          .run()
-          .catch((err) => log.error({ err, module: name, job: job.name }, 'background job failed'))
-          .finally(() => {
-            busy = false;
-            running.delete(p);
-          });
-        running.add(p);
-      }, job.intervalMs);
-      timer.unref();
-      timers.push(timer);
-    }
-  }
+  jobs.start();
   for (const instance of instances.values()) await instance.afterStart?.();
 
   return {
     app,
     config,
     log,
+    clock,
     ports,
     tokens,
+    jobs,
     loaded,
     databases,
     openapi,
@@ -197,8 +185,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
         ? (config.modulePorts[loaded[0].name] ?? loaded[0].defaultPort)
         : config.port,
     async stop() {
-      for (const t of timers) clearInterval(t);
-      await Promise.allSettled(running);
+      await jobs.stop();
       for (const instance of instances.values()) await instance.stop?.();
       await Promise.allSettled([...databases.values()].map((db) => db.close()));
     },

@@ -2,14 +2,17 @@ import { join, resolve } from 'node:path';
 import { BetterSqliteDriver } from '@mikro-orm/better-sqlite';
 import { type EntitySchema, MikroORM, type Options } from '@mikro-orm/core';
 import type { EntityManager, Knex } from '@mikro-orm/knex';
-import { Migration, Migrator } from '@mikro-orm/migrations';
+import { Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { requestScope } from './logger.js';
+import { type Dialect, type MigrationClass, type MigrationContext, SchemaMigration } from './migration.js';
 import { pgExecutor, sqliteExecutor } from './statements.js';
+import { kernelEntities, kernelMigrations } from './tables.js';
 
-export type Dialect = 'sqlite' | 'postgresql';
+export { type Dialect, type MigrationClass, type MigrationContext, SchemaMigration };
+
 type Row = Record<string, unknown>;
 
 /** What a module gets to persist with: its own ORM (model, migrations, reads) and raw SQL for hot paths. */
@@ -33,33 +36,6 @@ export interface Database {
   close(): Promise<void>;
 }
 
-export interface MigrationContext {
-  dialect: Dialect;
-  knex: Knex;
-  /** A table of this module by its schema-qualified name, for foreign keys. */
-  table(name: string): string;
-}
-
-/** A migration written with knex's schema builder, so that one definition serves both dialects. */
-export abstract class SchemaMigration extends Migration {
-  abstract build(schema: Knex.SchemaBuilder, ctx: MigrationContext): Knex.SchemaBuilder;
-
-  override up() {
-    const dialect: Dialect = this.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
-    const schemaName = this.config.get('schema');
-    const base = this.getKnex().schema;
-    const builder = this.build(schemaName ? base.withSchema(schemaName) : base, {
-      dialect,
-      knex: this.getKnex(),
-      table: (name) => (schemaName ? `${schemaName}.${name}` : name),
-    });
-    for (const q of builder.toSQL() as unknown as { sql: string }[]) this.addSql(q.sql);
-  }
-}
-
-/** MikroORM constructs migrations with its own driver and config. */
-export type MigrationClass = new (...args: any[]) => Migration;
-
 export interface DatabaseOptions {
   module: string;
   entities: EntitySchema[];
@@ -70,9 +46,16 @@ export interface DatabaseOptions {
 function ormOptions({ module, entities, migrations, config }: DatabaseOptions): Options {
   const url = config.moduleDatabaseUrls[module] || config.databaseUrl;
   const common: Options = {
-    entities,
+    // The kernel's tables first: a module's migration may move its rows into them.
+    entities: [...kernelEntities(), ...entities],
     extensions: [Migrator],
-    migrations: { migrationsList: migrations, snapshot: false, transactional: true, allOrNothing: true, silent: true },
+    migrations: {
+      migrationsList: [...kernelMigrations, ...migrations],
+      snapshot: false,
+      transactional: true,
+      allOrNothing: true,
+      silent: true,
+    },
     allowGlobalContext: false,
     contextName: module,
     debug: false,

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type Joi from 'joi';
 import { SERVICE_TOKEN_HEADER } from './auth.js';
 import { AppError, isErrorCode } from './errors.js';
+import type { Faults } from './faults.js';
 import { requestScope } from './logger.js';
 
 /**
@@ -15,21 +16,65 @@ export interface PortDefinition {
 }
 
 export type PortImpl = Record<string, (args: never) => Promise<unknown>>;
+type Methods = Record<string, (args: unknown) => Promise<unknown>>;
 
-/** Resolves a port by module name: the local implementation, or an HTTP adapter to its slice. */
-export interface Ports {
-  get<T>(name: string): T;
+/**
+ * What a caller can tell of a call that did not answer: `not_delivered`, the request never
+ * reached the other module (safe to retry); `unknown`, it was sent but no answer came (time-out,
+ * reset, 5xx), so it may have been applied and a retry must carry the same idempotency key. A
+ * client sees either as 503 SERVICE_UNAVAILABLE.
+ */
+export type Undelivered = 'not_delivered' | 'unknown';
+
+export class PortCallError extends AppError {
+  constructor(
+    readonly outcome: Undelivered,
+    readonly call: string,
+    /** For the log: what the caller saw (a connection error, a deadline, an HTTP status). */
+    readonly why: string,
+  ) {
+    super('SERVICE_UNAVAILABLE', `The ${call.split('.')[0]} service did not answer; try again shortly.`);
+    this.name = 'PortCallError';
+  }
 }
 
-const INTERNAL_TIMEOUT_MS = 10_000;
+/** The three outcomes of a failed port call: refused (a typed error), not delivered, or unknown. */
+export function callOutcome(err: unknown): 'refused' | Undelivered {
+  if (err instanceof PortCallError) return err.outcome;
+  return err instanceof AppError && err.status < 500 ? 'refused' : 'unknown';
+}
+
+/** Errors of the connection phase: nothing was sent. */
+const NOT_CONNECTED = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+function fetchFailure(call: string, err: unknown): PortCallError {
+  const e = err as { name?: string; cause?: { code?: string } };
+  if (e?.name === 'TimeoutError') return new PortCallError('unknown', call, 'no answer before the deadline');
+  const code = e?.cause?.code ?? '';
+  if (NOT_CONNECTED.has(code)) return new PortCallError('not_delivered', call, code);
+  return new PortCallError('unknown', call, code || String(err));
+}
+
+type Envelope =
+  | { success: true; data: unknown }
+  | { success: false; error_code: string; message: string; details?: [] };
 
 /**
  * The HTTP adapter: `port.method(args)` becomes `POST {baseUrl}/internal/{port}/{method}`. An
- * error envelope comes back as the same AppError the local implementation would have thrown.
+ * error envelope below 500 comes back as the same AppError the local implementation would have
+ * thrown; anything else is a PortCallError that says whether the call may have been applied.
  */
-export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceToken: string): T {
-  const client: Record<string, (args: unknown) => Promise<unknown>> = {};
+export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceToken: string, timeoutMs = 5000): T {
+  const client: Methods = {};
   for (const method of Object.keys(def.methods)) {
+    const call = `${def.name}.${method}`;
     client[method] = async (args) => {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
@@ -38,26 +83,25 @@ export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceT
       const correlationId = requestScope.getStore()?.correlationId;
       if (correlationId) headers['x-correlation-id'] = correlationId;
       let res: Response;
+      let body: Envelope | null;
       try {
         res = await fetch(`${baseUrl}/internal/${def.name}/${method}`, {
           method: 'POST',
           headers,
           body: JSON.stringify(args ?? {}),
-          signal: AbortSignal.timeout(INTERNAL_TIMEOUT_MS),
+          signal: AbortSignal.timeout(timeoutMs),
         });
-      } catch {
-        throw new AppError('SERVICE_UNAVAILABLE', `The ${def.name} service cannot be reached.`);
+        body = (await res
+          .json()
+          .catch((err) => (err?.name === 'TimeoutError' ? Promise.reject(err) : null))) as Envelope;
+      } catch (err) {
+        throw fetchFailure(call, err);
       }
-      const body = (await res.json().catch(() => null)) as
-        | { success: true; data: unknown }
-        | { success: false; error_code: string; message: string; details?: [] }
-        | null;
-      if (body?.success === true) return body.data;
-      if (body && body.success === false && isErrorCode(body.error_code) && res.status < 500) {
+      if (res.status < 500 && body?.success === true) return body.data;
+      if (res.status < 500 && body?.success === false && isErrorCode(body.error_code)) {
         throw new AppError(body.error_code, body.message, body.details);
       }
-      if (res.status === 503) throw new AppError('SERVICE_UNAVAILABLE', `The ${def.name} service is unavailable.`);
-      throw new Error(`${def.name}.${method} failed with HTTP ${res.status}`);
+      throw new PortCallError('unknown', call, `HTTP ${res.status}`);
     };
   }
   return client as T;
@@ -72,32 +116,62 @@ function argumentError(def: PortDefinition, method: string, error: Joi.Validatio
 }
 
 /**
- * The in-process adapter: the implementation behind the same argument checks the internal
- * routes apply, so that a caller cannot tell the two adapters apart.
+ * The serving side of a port, shared by the internal routes and the in-process adapter: argument
+ * checks, the method's fault point (`<port>.<method>`), then the implementation.
  */
-export function createLocalPort<T>(def: PortDefinition, impl: PortImpl): T {
-  const port: Record<string, (args: unknown) => Promise<unknown>> = {};
+export function servePort(def: PortDefinition, impl: PortImpl, faults: Faults): Methods {
+  const port: Methods = {};
   for (const [method, schema] of Object.entries(def.methods)) {
     const fn = impl[method];
     if (typeof fn !== 'function') throw new Error(`Port "${def.name}" does not implement "${method}"`);
     port[method] = async (args) => {
       const { value, error } = schema.validate(args ?? {}, { abortEarly: false, convert: false });
       if (error) throw argumentError(def, method, error);
+      await faults.at(`${def.name}.${method}`);
       return fn.call(impl, value as never);
+    };
+  }
+  return port;
+}
+
+/**
+ * The in-process adapter: the served port behind the same deadline and the same outcomes as the
+ * HTTP adapter, so that a caller cannot tell the two apart. A call past the deadline goes on in
+ * the background, as a request to a slow slice would.
+ */
+export function createLocalPort<T>(def: PortDefinition, served: Methods, timeoutMs: number): T {
+  const port: Methods = {};
+  for (const method of Object.keys(def.methods)) {
+    const call = `${def.name}.${method}`;
+    port[method] = async (args) => {
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new PortCallError('unknown', call, 'no answer before the deadline')),
+          timeoutMs,
+        );
+      });
+      try {
+        // A deep copy, as the wire would make: the callee cannot share objects with its caller.
+        return await Promise.race([served[method](structuredClone(args)), deadline]);
+      } catch (err) {
+        if (err instanceof AppError && err.status < 500) throw err;
+        if (err instanceof PortCallError) throw err;
+        throw new PortCallError('unknown', call, String((err as Error)?.message ?? err));
+      } finally {
+        clearTimeout(timer);
+      }
     };
   }
   return port as T;
 }
 
 /** The internal routes that serve a port to other slices; mounted behind the service guard. */
-export function createPortRouter(
-  def: PortDefinition,
-  port: Record<string, (args: unknown) => Promise<unknown>>,
-): Router {
+export function createPortRouter(def: PortDefinition, served: Methods): Router {
   const router = new Router({ prefix: `/internal/${def.name}` });
   for (const method of Object.keys(def.methods)) {
     router.post(`/${method}`, async (ctx) => {
-      ctx.body = { success: true, data: (await port[method](ctx.request.body)) ?? null };
+      ctx.body = { success: true, data: (await served[method](ctx.request.body)) ?? null };
     });
   }
   return router;

@@ -3,7 +3,7 @@ import Joi from 'joi';
 import joiToSwagger from 'joi-to-swagger';
 import type { Context, Middleware } from 'koa';
 import { type Access, guard, type Principal } from './auth.js';
-import { AppError, ERROR_STATUS, type ErrorCode } from './errors.js';
+import { AppError, type ErrorCode, statusOf } from './errors.js';
 import { requestScope } from './logger.js';
 import { type Page, pagination, toPage } from './schemas.js';
 
@@ -112,7 +112,7 @@ function documentResponses(spec: RouteSpec, success: number) {
   if (spec.body) codes.add('PAYLOAD_TOO_LARGE').add('UNSUPPORTED_MEDIA_TYPE');
   codes.add('INTERNAL_ERROR');
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
+  for (const code of codes) byStatus.set(statusOf(code), [...(byStatus.get(statusOf(code)) ?? []), code]);
   const data = spec.response ? toSchema(spec.response).swagger : {};
   const successSchema = {
     type: 'object',

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import pg from 'pg';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/kernel/config.js';
+import { createApp, loadAppConfig } from '../../src/app.js';
+import type { Clock } from '../../src/kernel/clock.js';
 import type { Kernel } from '../../src/kernel/kernel.js';
 import { listen, type Running } from '../../src/kernel/server.js';
 
@@ -93,7 +93,11 @@ export async function request<T = any>(
 export const TEST_ADMIN = { email: 'root@test.local', password: 'root-password-1' };
 
 /** Boots the real kernel (all modules unless MODULES says otherwise) on a fresh database. */
-export async function startApp(kind: DbKind, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(
+  kind: DbKind,
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<TestApp> {
   const db = await freshDatabase(kind);
   const fullEnv = {
     NODE_ENV: 'test',
@@ -102,8 +106,8 @@ export async function startApp(kind: DbKind, env: Record<string, string> = {}): 
     ...db.env,
     ...env,
   };
-  const config = loadConfig(fullEnv);
-  const kernel = await createApp(config);
+  const config = loadAppConfig(fullEnv);
+  const kernel = await createApp(config, options);
   const running = await listen(kernel, 0, '127.0.0.1');
   const url = `http://127.0.0.1:${running.port}`;
   return {
@@ -126,12 +130,12 @@ export async function startApp(kind: DbKind, env: Record<string, string> = {}): 
  */
 export function sharedApp(
   kind: DbKind,
-  options: { env?: Record<string, string>; ready?: (app: TestApp) => Promise<void> } = {},
+  options: { env?: Record<string, string>; clock?: Clock; ready?: (app: TestApp) => Promise<void> } = {},
 ): TestApp {
   let app: TestApp | undefined;
   // ava runs a file's before hooks concurrently, so whatever needs the app happens in this one.
   test.before(async () => {
-    app = await startApp(kind, options.env);
+    app = await startApp(kind, options.env, { clock: options.clock });
     await options.ready?.(app);
   });
   test.after.always(() => app?.close());

@@ -41,7 +41,7 @@ export async function rowCounts(app: TestApp) {
   return {
     users: await count('users'),
     ledger: await count('credit_transactions'),
-    operations: await count('operations'),
+    operations: await count('idempotency_keys'),
   };
 }
 

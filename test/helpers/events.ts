@@ -35,8 +35,8 @@ export const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 /** The event port's two adapters: in-process, and HTTP against the app's internal routes. */
 export const ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get<EventPort>('event'),
-  http: (app: TestApp) => createHttpPort<EventPort>(eventPortDefinition, app.url, app.kernel.config.serviceToken),
+  local: (app: TestApp) => app.kernel.ports.get('event'),
+  http: (app: TestApp) => createHttpPort<EventPort>(eventPortDefinition, app.url, app.kernel.config.serviceToken, app.kernel.config.internalTimeoutMs),
 };
 
 export const localPort = ADAPTERS.local;

@@ -48,8 +48,8 @@ export async function grant(app: TestApp, admin: TestUser, userId: string, amoun
 
 /** The user port's two adapters: in-process, and HTTP against the app's internal routes. */
 export const USER_ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get<UserPort>('user'),
-  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken),
+  local: (app: TestApp) => app.kernel.ports.get('user'),
+  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken, app.kernel.config.internalTimeoutMs),
 };
 
 /** One app for the file on one database, and its admin, logged in once before the tests. */

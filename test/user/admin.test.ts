@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/kernel/config.js';
+import { createApp, loadAppConfig } from '../../src/app.js';
 import { listen } from '../../src/kernel/server.js';
 import { DATABASES, request, startApp, TEST_ADMIN } from '../helpers/app.js';
 import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
@@ -165,7 +164,7 @@ for (const kind of DATABASES) {
     t.deepEqual(await countAdmins(), ['admin']);
     await own.running.close();
 
-    const kernel = await createApp(loadConfig(own.env));
+    const kernel = await createApp(loadAppConfig(own.env));
     const running = await listen(kernel, 0, '127.0.0.1');
     t.teardown(() => running.close());
     t.deepEqual(await countAdmins(kernel.databases.get('user')!), ['admin']);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import type { UserPort } from '../../src/modules/user/index.js';
 import { DATABASES } from '../helpers/app.js';
 import { isError, isInvalid, rowCounts } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
@@ -56,7 +55,7 @@ for (const kind of DATABASES) {
 
   test(name('the ledger lists entries newest first, signed, with the balance after each'), async (t) => {
     const u = await newUser(app);
-    const port = app.kernel.ports.get<UserPort>('user');
+    const port = app.kernel.ports.get('user');
     await grant(app, admin, u.userId, 100);
     await port.debit({ userId: u.userId, amount: 3550, key: `test:${randomUUID()}`, referenceId: 'order-1' });
     await grant(app, admin, u.userId, 0.25);
@@ -177,7 +176,7 @@ for (const kind of DATABASES) {
   });
 
   test(name('balance + frozen equals the ledger sum for every user, after grants, debits and freezes'), async (t) => {
-    const port = app.kernel.ports.get<UserPort>('user');
+    const port = app.kernel.ports.get('user');
     const users = await Promise.all([newUser(app), newUser(app), newUser(app)]);
     await Promise.all(users.map((u, i) => grant(app, admin, u.userId, 10 * (i + 1))));
     await port.debit({ userId: users[0].userId, amount: 250, key: `test:${randomUUID()}` });

@@ -3,11 +3,12 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
+import { type Clock, manualClock } from '../../src/kernel/clock.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
 import { userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
-import { newUser } from '../helpers/users.js';
+import { adminLogin, grant, newUser } from '../helpers/users.js';
 
 type Reply = { status: number; body?: unknown };
 type Handler = (path: string, body: Record<string, string>, req: IncomingMessage) => Reply;
@@ -44,13 +45,53 @@ async function otpWebhook(t: ExecutionContext) {
   const hook = {
     url: '',
     status: 200,
-    sent: (referenceId: string) => deliveries.filter((d) => d.reference_id === referenceId),
-    code: (referenceId: string) => hook.sent(referenceId).at(-1)!.code,
+    /** Set by boot: waits until the outbox has tried every message that is due. */
+    settle: async () => undefined as void,
+    async sent(referenceId: string) {
+      await hook.settle();
+      return deliveries.filter((d) => d.reference_id === referenceId);
+    },
+    code: async (referenceId: string) => (await hook.sent(referenceId)).at(-1)!.code,
   };
   hook.url = await serve(t, (_path, body) => {
     if (hook.status < 300) deliveries.push(body as unknown as Delivery);
     return { status: hook.status };
   });
+  return hook;
+}
+
+/** A webhook that takes a delivery and holds its answer until `release()`: a provider that hangs. */
+async function hangingWebhook(t: ExecutionContext) {
+  const delivered: Delivery[] = [];
+  const held: (() => void)[] = [];
+  let arrive: () => void = () => undefined;
+  const hook = {
+    url: '',
+    delivered,
+    arrived: new Promise<void>((resolve) => {
+      arrive = resolve;
+    }),
+    open: () => held.length,
+    release() {
+      for (const answer of held.splice(0)) answer();
+    },
+  };
+  const server = createServer(async (req, res) => {
+    let raw = '';
+    for await (const chunk of req) raw += chunk;
+    held.push(() => {
+      delivered.push(JSON.parse(raw));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+    arrive();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return hook;
 }
 
@@ -80,16 +121,34 @@ async function fakeSmu(t: ExecutionContext) {
 }
 
 /** Only the user slice: OTPs live there, and it keeps each test's database connections few. */
-async function boot(t: ExecutionContext, kind: DbKind, env: Record<string, string>) {
-  const app = await startApp(kind, { MODULES: 'user', ...env });
+async function boot(
+  t: ExecutionContext,
+  kind: DbKind,
+  env: Record<string, string>,
+  hook?: { settle: () => Promise<void> },
+  clock?: Clock,
+) {
+  const app = await startApp(kind, { MODULES: 'user', ...env }, { clock });
   t.teardown(() => app.close());
+  if (hook) hook.settle = () => settle(app);
   return app;
 }
 
+/** Codes are delivered from the outbox after the commit: this waits for the delivery pass under way. */
+const settle = (app: TestApp) => app.kernel.jobs.run('user', 'outbox');
+
 /** The same port in-process and through its HTTP adapter (/internal/user/<method>). */
 const adapters = (app: TestApp): [string, UserPort][] => [
-  ['in-process', app.kernel.ports.get<UserPort>('user')],
-  ['http', createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken)],
+  ['in-process', app.kernel.ports.get('user')],
+  [
+    'http',
+    createHttpPort<UserPort>(
+      userPortDefinition,
+      app.url,
+      app.kernel.config.serviceToken,
+      app.kernel.config.internalTimeoutMs,
+    ),
+  ],
 ];
 
 /** 'OK' or the error code a call answered with. */
@@ -130,14 +189,14 @@ const WEBHOOK = (url: string) => ({ OTP_DELIVERY: 'webhook', OTP_WEBHOOK_URL: `$
 for (const kind of DATABASES) {
   test(`[${kind}] the local code reaches the webhook, is stored only as a hash, and verifies until it expires`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook);
     for (const [via, port] of adapters(app)) {
       const { user, referenceId, args, key } = await scenario(app, '+6591110001');
       const sent = await port.sendOtp({ ...args, key: key('send') });
       t.like(sent, args, via);
       t.true(Date.parse(sent.expiresAt) > Date.now() + 290_000, via);
 
-      const [delivery] = hook.sent(referenceId);
+      const [delivery] = await hook.sent(referenceId);
       t.deepEqual(
         delivery,
         {
@@ -167,11 +226,11 @@ for (const kind of DATABASES) {
 
   test(`[${kind}] two wrong codes answer OTP_INVALID, the third OTP_MAX_RETRIES, and then even the right code is refused`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook);
     for (const [via, port] of adapters(app)) {
       const { user, referenceId, args, key } = await scenario(app);
       await port.sendOtp({ ...args, key: key('send') });
-      const code = hook.code(referenceId);
+      const code = await hook.code(referenceId);
 
       t.is(await outcome(port.verifyOtp({ ...args, code: wrong(code), key: key('w1') })), 'OTP_INVALID', via);
       t.is((await challenge(app, user.userId, referenceId))!.failures, 1, via);
@@ -179,15 +238,15 @@ for (const kind of DATABASES) {
       t.is(await outcome(port.verifyOtp({ ...args, code: wrong(code), key: key('w3') })), 'OTP_MAX_RETRIES', via);
       t.is(await outcome(port.verifyOtp({ ...args, code, key: key('right') })), 'OTP_MAX_RETRIES', via);
       t.is(await outcome(port.sendOtp({ ...args, key: key('resend') })), 'OTP_MAX_RETRIES', via);
-      t.is(hook.sent(referenceId).length, 1, `${via}: nothing is sent once the budget is spent`);
+      t.is((await hook.sent(referenceId)).length, 1, `${via}: nothing is sent once the budget is spent`);
       t.is((await challenge(app, user.userId, referenceId))!.failures, 3, via);
     }
     const { referenceId, args, key } = await scenario(app);
-    await app.kernel.ports.get<UserPort>('user').sendOtp({ ...args, key: key('send') });
-    const internal = (name: string) =>
+    await app.kernel.ports.get('user').sendOtp({ ...args, key: key('send') });
+    const internal = async (name: string) =>
       app.request('POST', '/internal/user/verifyOtp', {
         headers: { 'x-service-token': app.kernel.config.serviceToken },
-        body: { ...args, code: wrong(hook.code(referenceId)), key: key(name) },
+        body: { ...args, code: wrong(await hook.code(referenceId)), key: key(name) },
       });
     t.like(await internal('a'), { status: 401, body: { success: false, error_code: 'OTP_INVALID' } });
     await internal('b');
@@ -196,30 +255,30 @@ for (const kind of DATABASES) {
 
   test(`[${kind}] the budget of three wrong codes spans re-sent codes, and a guess before any code counts too`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook);
     for (const [via, port] of adapters(app)) {
       const { user, referenceId, args, key } = await scenario(app);
       t.is(await outcome(port.verifyOtp({ ...args, code: '123456', key: key('early') })), 'OTP_INVALID', via);
 
       await port.sendOtp({ ...args, key: key('send-1') });
-      const first = hook.code(referenceId);
+      const first = await hook.code(referenceId);
       t.is((await challenge(app, user.userId, referenceId))!.failures, 1, `${via}: sending keeps the count`);
       t.is(await outcome(port.verifyOtp({ ...args, code: wrong(first), key: key('w1') })), 'OTP_INVALID', via);
 
       await port.sendOtp({ ...args, key: key('send-2') });
-      const second = hook.code(referenceId);
+      const second = await hook.code(referenceId);
       t.is((await challenge(app, user.userId, referenceId))!.failures, 2, `${via}: re-sending keeps the count`);
       const replaced = first === second ? wrong(second) : first;
       t.is(await outcome(port.verifyOtp({ ...args, code: replaced, key: key('old') })), 'OTP_MAX_RETRIES', via);
       t.is(await outcome(port.verifyOtp({ ...args, code: second, key: key('right') })), 'OTP_MAX_RETRIES', via);
       t.is(await outcome(port.sendOtp({ ...args, key: key('send-3') })), 'OTP_MAX_RETRIES', via);
-      t.is(hook.sent(referenceId).length, 2, via);
+      t.is((await hook.sent(referenceId)).length, 2, via);
     }
   });
 
   test(`[${kind}] a repeated key sends one code and counts a wrong code once`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook);
     const [[, local], [, http]] = adapters(app);
     const { user, referenceId, args, key } = await scenario(app);
 
@@ -227,8 +286,8 @@ for (const kind of DATABASES) {
     const sends = await Promise.all([local.sendOtp(send), http.sendOtp(send), local.sendOtp(send)]);
     sends.push(await http.sendOtp(send));
     for (const s of sends) t.deepEqual(s, sends[0]);
-    t.is(hook.sent(referenceId).length, 1);
-    const code = hook.code(referenceId);
+    t.is((await hook.sent(referenceId)).length, 1);
+    const code = await hook.code(referenceId);
 
     const guess = { ...args, code: wrong(code), key: key('guess') };
     const guesses = await Promise.all([local, http, local, http].map((p) => outcome(p.verifyOtp(guess))));
@@ -243,35 +302,61 @@ for (const kind of DATABASES) {
     t.is((await challenge(app, user.userId, referenceId))!.failures, 1);
   });
 
-  test(`[${kind}] a failed webhook delivery answers SERVICE_UNAVAILABLE, changes nothing, and the key may be retried`, async (t) => {
+  test(`[${kind}] a refused webhook delivery does not fail the send: the code is retried until the webhook takes it`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const clock = manualClock();
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook, clock);
     for (const [via, port] of adapters(app)) {
       const { user, referenceId, args, key } = await scenario(app);
       hook.status = 500;
-      t.is(await outcome(port.sendOtp({ ...args, key: key('send') })), 'SERVICE_UNAVAILABLE', via);
-      t.is(await challenge(app, user.userId, referenceId), undefined, `${via}: no challenge is left behind`);
-
-      hook.status = 200;
       await port.sendOtp({ ...args, key: key('send') });
-      const code = hook.code(referenceId);
-      const before = await challenge(app, user.userId, referenceId);
+      t.truthy(await challenge(app, user.userId, referenceId), `${via}: the challenge is recorded at once`);
+      t.is((await hook.sent(referenceId)).length, 0, `${via}: the webhook refused it`);
 
-      hook.status = 502;
-      t.is(await outcome(port.sendOtp({ ...args, key: key('resend') })), 'SERVICE_UNAVAILABLE', via);
-      t.deepEqual(await challenge(app, user.userId, referenceId), before, `${via}: the live code is kept`);
       hook.status = 200;
+      t.is((await hook.sent(referenceId)).length, 0, `${via}: the retry waits for its backoff`);
+      clock.advance(1000);
+      const code = await hook.code(referenceId);
+      t.is((await hook.sent(referenceId)).length, 1, `${via}: delivered once`);
       t.deepEqual(await port.verifyOtp({ ...args, code, key: key('verify') }), { verified: true }, via);
     }
   });
 
+  test(`[${kind}] a hanging webhook holds up neither the send nor 20 concurrent debits, and gets the code once it answers`, async (t) => {
+    const hook = await hangingWebhook(t);
+    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const port = app.kernel.ports.get('user');
+    const { referenceId, args, key } = await scenario(app);
+    const payers = await Promise.all(Array.from({ length: 20 }, () => newUser(app)));
+    const admin = await adminLogin(app);
+    for (const p of payers) await grant(app, admin, p.userId, 10);
+
+    await port.sendOtp({ ...args, key: key('send') });
+    await hook.arrived;
+    const debits = await Promise.all(
+      payers.map((p, i) => port.debit({ userId: p.userId, amount: 100, key: `${referenceId}:debit:${i}` })),
+    );
+    t.is(debits.length, 20);
+    t.true(debits.every((d) => d.balance === 900));
+    t.is(hook.open(), 1, 'the webhook still holds the delivery while every debit has finished');
+    t.deepEqual(hook.delivered, [], 'nothing is delivered yet');
+
+    hook.release();
+    await settle(app);
+    t.is(hook.delivered.length, 1);
+    t.is(hook.delivered[0].reference_id, referenceId);
+    t.deepEqual(await port.verifyOtp({ ...args, code: hook.delivered[0].code, key: key('verify') }), {
+      verified: true,
+    });
+  });
+
   test(`[${kind}] concurrent wrong codes never get past the limit of three`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, WEBHOOK(hook.url));
+    const app = await boot(t, kind, WEBHOOK(hook.url), hook);
     const ports = adapters(app).map(([, port]) => port);
     const { user, referenceId, args, key } = await scenario(app);
     await ports[0].sendOtp({ ...args, key: key('send') });
-    const code = hook.code(referenceId);
+    const code = await hook.code(referenceId);
 
     const answers = await Promise.all(
       Array.from({ length: 12 }, (_, i) =>
@@ -286,7 +371,7 @@ for (const kind of DATABASES) {
 
   test(`[${kind}] an expired code answers OTP_EXPIRED, is not counted as a failure, and a new code works`, async (t) => {
     const hook = await otpWebhook(t);
-    const app = await boot(t, kind, { ...WEBHOOK(hook.url), OTP_TTL_SECONDS: '1' });
+    const app = await boot(t, kind, { ...WEBHOOK(hook.url), OTP_TTL_SECONDS: '1' }, hook);
     const cases = await Promise.all(
       adapters(app).map(async ([via, port]) => ({ via, port, ...(await scenario(app)) })),
     );
@@ -294,13 +379,13 @@ for (const kind of DATABASES) {
     await new Promise((resolve) => setTimeout(resolve, 1200));
 
     for (const { via, port, user, referenceId, args, key } of cases) {
-      const code = hook.code(referenceId);
+      const code = await hook.code(referenceId);
       t.is(await outcome(port.verifyOtp({ ...args, code, key: key('late') })), 'OTP_EXPIRED', via);
       t.is(await outcome(port.verifyOtp({ ...args, code: wrong(code), key: key('late-wrong') })), 'OTP_EXPIRED', via);
       t.is((await challenge(app, user.userId, referenceId))!.failures, 0, via);
 
       await port.sendOtp({ ...args, key: key('resend') });
-      const fresh = { ...args, code: hook.code(referenceId), key: key('fresh') };
+      const fresh = { ...args, code: await hook.code(referenceId), key: key('fresh') };
       t.deepEqual(await port.verifyOtp(fresh), { verified: true }, via);
     }
   });
@@ -312,6 +397,7 @@ for (const kind of DATABASES) {
       const { user, referenceId, args, key } = await scenario(app, '+6598887777');
       smu.calls.length = 0;
       await port.sendOtp({ ...args, key: key('send') });
+      await settle(app);
       t.deepEqual(smu.calls, [
         { path: '/notification/SendOTP', body: { Mobile: '+6598887777' }, apiKey: 'smu-test-key' },
       ]);
@@ -337,18 +423,26 @@ for (const kind of DATABASES) {
     }
   });
 
-  test(`[${kind}] smu: an unreachable SMU-Lab answers SERVICE_UNAVAILABLE and neither sends nor counts anything`, async (t) => {
+  test(`[${kind}] smu: an unreachable SMU-Lab delays the code, and a verification it cannot answer counts nothing`, async (t) => {
     const smu = await fakeSmu(t);
-    const app = await boot(t, kind, { OTP_PROVIDER: 'smu', SMU_API_URL: smu.url });
+    const clock = manualClock();
+    const app = await boot(t, kind, { OTP_PROVIDER: 'smu', SMU_API_URL: smu.url }, undefined, clock);
     for (const [via, port] of adapters(app)) {
       const { user, referenceId, args, key } = await scenario(app);
       smu.status = 503;
-      t.is(await outcome(port.sendOtp({ ...args, key: key('send') })), 'SERVICE_UNAVAILABLE', via);
-      t.is(await challenge(app, user.userId, referenceId), undefined, via);
+      smu.calls.length = 0;
+      await port.sendOtp({ ...args, key: key('send') });
+      await settle(app);
+      t.is(smu.calls.length, 1, `${via}: SendOTP was tried`);
+      t.is((await challenge(app, user.userId, referenceId))!.provider_sid, null, via);
 
       smu.status = 200;
-      await port.sendOtp({ ...args, key: key('send') });
+      clock.advance(1000);
+      await settle(app);
+      t.is(smu.calls.length, 2, `${via}: and tried again after its backoff`);
       t.is(smu.calls.at(-1)!.apiKey, undefined, `${via}: no key header without SMU_API_KEY`);
+      t.regex((await challenge(app, user.userId, referenceId))!.provider_sid!, /^VE/, via);
+
       smu.status = 500;
       const verify = { ...args, code: SMU_CODE, key: key('verify') };
       t.is(await outcome(port.verifyOtp(verify)), 'SERVICE_UNAVAILABLE', via);

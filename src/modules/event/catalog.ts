@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../kernel/clock.js';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
@@ -38,7 +39,7 @@ const SEAT_INSERT_COLUMNS = ['id', 'event_id', 'row_index', 'row_number', 'seat_
 const CHUNK = 500;
 
 /** Venues and events: created by admins, read by everyone. Ordinary reads, one query each. */
-export function createCatalog(db: Database, seats: Seats) {
+export function createCatalog(db: Database, seats: Seats, clock: Clock) {
   const t = {
     venues: db.table('venues'),
     events: db.table('events'),
@@ -64,7 +65,7 @@ export function createCatalog(db: Database, seats: Seats) {
   async function eventRow(eventId: string): Promise<EventRow> {
     const [row] = await db.all<EventRow>(
       `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = ?`,
-      [db.time(Date.now()), eventId],
+      [db.time(clock.now()), eventId],
     );
     if (!row) throw new AppError('EVENT_NOT_FOUND', 'No such event.');
     return row;
@@ -87,7 +88,7 @@ export function createCatalog(db: Database, seats: Seats) {
     async createEvent(input: NewEvent) {
       const eventId = randomUUID();
       const totalSeats = input.rows.reduce((n, r) => n + r.seats, 0);
-      const now = db.time(Date.now());
+      const now = db.time(clock.now());
       await db.tx(async (trx) => {
         const [venue] = await db.all(`select id from ${t.venues} where id = ?`, [input.venueId], trx);
         if (!venue) throw new AppError('VENUE_NOT_FOUND', 'No such venue.');
@@ -141,7 +142,7 @@ export function createCatalog(db: Database, seats: Seats) {
 
     /** Upcoming events, soonest first; expired holds count as available seats. */
     async listUpcoming(offset: number, limit: number) {
-      const now = db.time(Date.now());
+      const now = db.time(clock.now());
       const [{ n }] = await db.all<{ n: number | string }>(
         `select count(*) as n from ${t.events} where event_date > ?`,
         [now],
@@ -168,7 +169,7 @@ export function createCatalog(db: Database, seats: Seats) {
     /** The event with its seat map in row, then seat-number order. */
     async getEventWithSeats(eventId: string) {
       const row = await eventRow(eventId);
-      const now = Date.now();
+      const now = clock.now();
       const seatRows = await db.all<SeatRow>(
         `select id, event_id, row_number, seat_number, category, price, status, held_until from ${t.seats}
          where event_id = ? order by row_index, seat_number`,

@@ -3,14 +3,22 @@ import { AppError } from '../../kernel/errors.js';
 import { defineModule } from '../../kernel/module.js';
 import { createCatalog } from './catalog.js';
 import { eventEntities } from './event.entities.js';
+import { eventErrors } from './event.errors.js';
 import { eventMigrations } from './event.migrations.js';
 import { type EventPort, eventPortDefinition } from './event.port.js';
 import { eventRoutes } from './event.routes.js';
 import { seedEvents } from './event.seed.js';
+import { eventSettings } from './event.settings.js';
 import { createSeats } from './seats.js';
 
 export type { EventDto, EventPort, HoldDto, ScanVerdict, SeatDto } from './event.port.js';
 export { eventPortDefinition } from './event.port.js';
+
+declare module '../../kernel/registry.js' {
+  interface PortTypes {
+    event: EventPort;
+  }
+}
 
 /** Venues, events and seats: holds, sales, ownership and check-ins, and the door's scan log. */
 export const eventModule = defineModule({
@@ -19,9 +27,11 @@ export const eventModule = defineModule({
   entities: eventEntities,
   migrations: eventMigrations,
   port: eventPortDefinition,
-  start({ config, db, log, metrics }) {
-    const seats = createSeats(db);
-    const catalog = createCatalog(db, seats);
+  errors: eventErrors,
+  settings: eventSettings,
+  start({ config, db, log, metrics, clock }) {
+    const seats = createSeats(db, clock);
+    const catalog = createCatalog(db, seats, clock);
     const holds = new Counter({ name: 'event_holds_taken_total', help: 'Seat holds taken', registers: [metrics] });
     const expired = new Counter({
       name: 'event_holds_expired_total',

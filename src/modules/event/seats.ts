@@ -1,5 +1,6 @@
 import type { Knex } from '@mikro-orm/knex';
 import { v7 as uuidv7 } from 'uuid';
+import type { Clock } from '../../kernel/clock.js';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
@@ -33,7 +34,7 @@ const SEAT_COLUMNS =
  * UPDATE (never read-then-write) in parameterised SQL; a read follows only to explain a refusal.
  * A hold past `held_until` counts as available for every read and every new hold, at once.
  */
-export function createSeats(db: Database) {
+export function createSeats(db: Database, clock: Clock) {
   const seats = db.table('seats');
   const events = db.table('events');
   const scans = db.table('scan_logs');
@@ -44,7 +45,7 @@ export function createSeats(db: Database) {
   const effective = (row: { status: SeatStatus; held_until: unknown }, now: number): SeatStatus =>
     row.status === 'HELD' && (ms(row.held_until) ?? 0) <= now ? 'AVAILABLE' : row.status;
 
-  const toDto = (r: SeatRow, now = Date.now()): SeatDto => {
+  const toDto = (r: SeatRow, now = clock.now()): SeatDto => {
     const status = effective(r, now);
     const held = status === 'HELD';
     return {
@@ -137,7 +138,7 @@ export function createSeats(db: Database) {
     one,
 
     async hold({ seatId, userId, orderId, ttlSeconds }: Args<'holdSeat'>): Promise<HoldDto> {
-      const now = Date.now();
+      const now = clock.now();
       const t = db.time(now);
       const until = db.time(now + ttlSeconds * 1000);
       const [row] = await db.all<{ event_id: string; price: number; held_until: unknown }>(HOLD, [
@@ -165,12 +166,12 @@ export function createSeats(db: Database) {
     },
 
     async release({ seatId, orderId }: Args<'releaseHold'>) {
-      const rows = await db.all(`${RELEASE} returning id`, [db.time(Date.now()), seatId, orderId]);
+      const rows = await db.all(`${RELEASE} returning id`, [db.time(clock.now()), seatId, orderId]);
       return { released: rows.length > 0 };
     },
 
     async confirm({ seatId, orderId, userId, pricePaid }: Args<'confirmSeat'>): Promise<SeatDto> {
-      const now = Date.now();
+      const now = clock.now();
       const t = db.time(now);
       const [row] = await db.all<SeatRow>(CONFIRM, [userId, pricePaid, orderId, t, seatId, orderId, userId, t]);
       if (row) return toDto(row, now);
@@ -189,7 +190,7 @@ export function createSeats(db: Database) {
     async setOwner({ seatId, expectedOwnerId, newOwnerId }: Args<'setOwner'>): Promise<SeatDto> {
       const [row] = await db.all<SeatRow>(SET_OWNER, [
         newOwnerId,
-        db.time(Date.now()),
+        db.time(clock.now()),
         seatId,
         expectedOwnerId,
         newOwnerId,
@@ -204,7 +205,7 @@ export function createSeats(db: Database) {
     /** The check-in and its scan-log row commit together: no seat is checked in unlogged. */
     checkIn: ({ seatId, expectedOwnerId, staffId, presentedHall }: Args<'checkIn'>): Promise<ScanVerdict> =>
       db.tx(async (trx) => {
-        const now = new Date();
+        const now = new Date(clock.now());
         const t = db.time(now);
         const [won] = await db.all<SeatRow>(CHECK_IN, [t, t, seatId, expectedOwnerId, presentedHall], trx);
         const base = (r: SeatRow, result: ScanResult, expectedHall: string | null) => ({
@@ -254,12 +255,12 @@ export function createSeats(db: Database) {
         expectedHall: seat?.hall_id ?? null,
         checkedInAt: iso(seat?.checked_in_at),
       };
-      return scan(verdict, staffId, presentedHall, new Date());
+      return scan(verdict, staffId, presentedHall, new Date(clock.now()));
     },
 
     /** Turns expired holds back to AVAILABLE; idempotent, and safe with several sweepers at once. */
     async sweep(): Promise<number> {
-      const t = db.time(Date.now());
+      const t = db.time(clock.now());
       const rows = await db.all(
         `update ${seats} set status = 'AVAILABLE', held_by_user_id = null, hold_order_id = null, held_until = null,
           updated_at = ? where status = 'HELD' and held_until <= ? returning id`,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '../../kernel/errors.js';
+import { idempotencyKeyHeader } from '../../kernel/idempotency.js';
 import type { Database } from '../../kernel/persistence.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits, isoDate } from '../../kernel/schemas.js';
@@ -60,7 +61,7 @@ export function creditRoutes(db: Database, accounts: Accounts, ledger: Ledger) {
         'amount answers 409 IDEMPOTENCY_CONFLICT.',
       access: ['admin'],
       body: s.grantBody,
-      headers: s.idempotencyHeaders,
+      headers: idempotencyKeyHeader,
       response: s.grantView,
       errors: ['INVALID_UUID', 'USER_NOT_FOUND', 'IDEMPOTENCY_CONFLICT'],
     },

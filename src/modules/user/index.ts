@@ -3,19 +3,26 @@ import { defineModule } from '../../kernel/module.js';
 import { createAccounts, toUserDto } from './accounts.js';
 import { creditRoutes } from './credits.routes.js';
 import { createLedger } from './ledger.js';
-import { createOperations } from './operations.js';
 import { createOtp } from './otp.js';
 import { createPayments, createProvider } from './payments.js';
 import { paymentRoutes } from './payments.routes.js';
 import { userEntities } from './user.entities.js';
+import { userErrors } from './user.errors.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
 import { userRoutes } from './user.routes.js';
 import { seedUsers } from './user.seed.js';
+import { userSettings } from './user.settings.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
 export { userPortDefinition } from './user.port.js';
 export { DEMO_USERS } from './user.seed.js';
+
+declare module '../../kernel/registry.js' {
+  interface PortTypes {
+    user: UserPort;
+  }
+}
 
 /** Accounts, tokens, the credits ledger, one-time passwords and top-ups. */
 export const userModule = defineModule({
@@ -24,12 +31,13 @@ export const userModule = defineModule({
   entities: userEntities,
   migrations: userMigrations,
   port: userPortDefinition,
-  async start({ config, db, log }) {
-    const tokens = createTokenService(config);
+  errors: userErrors,
+  settings: userSettings,
+  async start({ config, db, log, clock, idempotency, outbox }) {
+    const tokens = createTokenService(config, clock);
     const accounts = createAccounts(db, config, tokens);
-    const operations = createOperations(db);
-    const ledger = createLedger(db, operations);
-    const otp = createOtp(db, config, log, operations);
+    const ledger = createLedger(db, idempotency);
+    const otp = createOtp(db, config, log, idempotency, outbox, clock);
     const payments = createPayments(db, createProvider(config, log), ledger, log);
 
     const port: UserPort = {

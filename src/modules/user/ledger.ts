@@ -1,8 +1,8 @@
 import type { Knex } from '@mikro-orm/knex';
 import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../kernel/errors.js';
+import type { Idempotency } from '../../kernel/idempotency.js';
 import type { Database } from '../../kernel/persistence.js';
-import type { Operations } from './operations.js';
 import type { LedgerType } from './user.entities.js';
 import type { FreezeResult, LedgerResult, MoveResult, UserPort } from './user.port.js';
 
@@ -17,7 +17,7 @@ interface Balances {
  * The credits ledger. Each change is one conditional UPDATE of the balance plus one ledger row in
  * the same transaction, applied once per idempotency key.
  */
-export function createLedger(db: Database, { once }: Operations) {
+export function createLedger(db: Database, { once }: Idempotency) {
   const users = db.table('users');
   const ledger = db.table('credit_transactions');
   const pg = db.dialect === 'postgresql';

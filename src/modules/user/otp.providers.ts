@@ -4,28 +4,28 @@ import { AppError } from '../../kernel/errors.js';
 import type { Logger } from '../../kernel/logger.js';
 import type { OtpPurpose } from './user.port.js';
 
-/** Whom a code is for and which challenge it belongs to. */
-export interface OtpTarget {
+/** A code to deliver, as the outbox keeps it until it is sent. */
+export interface OtpMessage {
   userId: string;
   phone: string;
   purpose: OtpPurpose;
   referenceId: string;
-  expiresAt: Date;
+  /** ISO time. */
+  expiresAt: string;
+  /** The code, when it was made here; a provider that makes its own leaves it out. */
+  code?: string;
 }
 
-/** What a challenge row keeps of a sent code: its hash (codes made here) or the provider's id for it. */
-export interface SentCode {
-  codeHash: string | null;
-  providerSid: string | null;
-}
+type Challenge = Pick<OtpMessage, 'userId' | 'purpose' | 'referenceId'>;
 
 export interface OtpProvider {
-  send(target: OtpTarget): Promise<SentCode>;
+  /** In the transaction that records the challenge: the code made here, if any, and its hash. */
+  issue(challenge: Challenge): { code: string | null; codeHash: string | null };
+  /** After the commit, from the outbox: sends the code; answers the provider's id for it, if it keeps one. */
+  deliver(message: OtpMessage): Promise<{ providerSid: string | null }>;
   /** For providers that keep the code themselves: is `code` the one they sent under `sid`? */
   verify?(sid: string, code: string): Promise<boolean>;
 }
-
-type Challenge = Pick<OtpTarget, 'userId' | 'purpose' | 'referenceId'>;
 
 /**
  * HMAC-SHA256 of a code, bound to its challenge so that a hash copied to another row matches
@@ -47,7 +47,7 @@ export function createCodeHasher(secret: string) {
 
 export type CodeHasher = ReturnType<typeof createCodeHasher>;
 
-/** The caller holds a database transaction open while it waits, so give up quickly. */
+/** Delivery runs from the outbox and retries, so a slow provider is given up on quickly. */
 const PROVIDER_TIMEOUT_MS = 5_000;
 
 async function postJson(url: string, body: unknown, headers: Record<string, string>, log: Logger, what: string) {
@@ -73,22 +73,25 @@ async function postJson(url: string, body: unknown, headers: Record<string, stri
 /** Six digits made and checked here; delivered to the log (development) or to OTP_WEBHOOK_URL. */
 export function localProvider(config: Config, log: Logger, hasher: CodeHasher): OtpProvider {
   return {
-    async send(target) {
+    issue(challenge) {
       const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+      return { code, codeHash: hasher.hash(challenge, code) };
+    },
+    async deliver(m) {
       const message = {
-        user_id: target.userId,
-        phone: target.phone,
-        code,
-        purpose: target.purpose,
-        reference_id: target.referenceId,
-        expires_at: target.expiresAt.toISOString(),
+        user_id: m.userId,
+        phone: m.phone,
+        code: m.code,
+        purpose: m.purpose,
+        reference_id: m.referenceId,
+        expires_at: m.expiresAt,
       };
       if (config.otpDelivery === 'webhook') {
         await postJson(config.otpWebhookUrl, message, {}, log, 'OTP webhook delivery');
       } else {
         log.info(message, 'OTP code (dev delivery OTP_DELIVERY=log: the code is only written here, never sent)');
       }
-      return { codeHash: hasher.hash(target, code), providerSid: null };
+      return { providerSid: null };
     },
   };
 }
@@ -103,14 +106,15 @@ export function smuProvider(config: Config, log: Logger): OtpProvider {
   const base = config.smuApiUrl.replace(/\/+$/, '');
   const headers: Record<string, string> = config.smuApiKey ? { 'x-api-key': config.smuApiKey } : {};
   return {
-    async send(target) {
-      const reply = await postJson(`${base}/SendOTP`, { Mobile: target.phone }, headers, log, 'SMU SendOTP');
+    issue: () => ({ code: null, codeHash: null }),
+    async deliver(m) {
+      const reply = await postJson(`${base}/SendOTP`, { Mobile: m.phone }, headers, log, 'SMU SendOTP');
       const sid = reply?.VerificationSid;
       if (typeof sid !== 'string' || !sid) {
         log.warn({ reply }, 'SMU SendOTP answered without a VerificationSid');
         throw new AppError('SERVICE_UNAVAILABLE', 'The one-time password service is unavailable; try again shortly.');
       }
-      return { codeHash: null, providerSid: sid };
+      return { providerSid: sid };
     },
     async verify(sid, code) {
       const reply = await postJson(

@@ -64,18 +64,6 @@ export const Session = defineEntity({
   },
 });
 
-/** The first result of every idempotent port call, replayed to repeats of its key. */
-export const Operation = defineEntity({
-  name: 'Operation',
-  tableName: 'operations',
-  properties: {
-    key: p.string().length(200).primary(),
-    op: p.string().length(40),
-    result: p.text(),
-    createdAt: p.datetime(),
-  },
-});
-
 /** One live one-time password per (user, purpose, reference); failures count across re-sends. */
 export const OtpChallenge = defineEntity({
   name: 'OtpChallenge',
@@ -110,4 +98,4 @@ export const PaymentIntent = defineEntity({
   },
 });
 
-export const userEntities = [User, CreditTransaction, Session, Operation, OtpChallenge, PaymentIntent];
+export const userEntities = [User, CreditTransaction, Session, OtpChallenge, PaymentIntent];

@@ -1,5 +1,5 @@
 import type { Knex } from '@mikro-orm/knex';
-import { SchemaMigration } from '../../kernel/persistence.js';
+import { type MigrationContext, SchemaMigration } from '../../kernel/persistence.js';
 
 export class Migration20261127UserInitial extends SchemaMigration {
   build(schema: Knex.SchemaBuilder) {
@@ -69,4 +69,23 @@ export class Migration20261127UserInitial extends SchemaMigration {
   }
 }
 
-export const userMigrations = [{ name: 'Migration20261127UserInitial', class: Migration20261127UserInitial }];
+/** The idempotency keys move to the kernel's table (`once` is a kernel building block now), keeping every key. */
+export class Migration20261201UserKeysToKernel extends SchemaMigration {
+  build(schema: Knex.SchemaBuilder, { knex, table }: MigrationContext) {
+    return schema
+      .raw(
+        knex
+          .raw('insert into ?? (key, op, result, created_at) select key, op, result, created_at from ??', [
+            table('idempotency_keys'),
+            table('operations'),
+          ])
+          .toQuery(),
+      )
+      .dropTable('operations');
+  }
+}
+
+export const userMigrations = [
+  { name: 'Migration20261127UserInitial', class: Migration20261127UserInitial },
+  { name: 'Migration20261201UserKeysToKernel', class: Migration20261201UserKeysToKernel },
+];

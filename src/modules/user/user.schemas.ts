@@ -103,12 +103,3 @@ export const stripeEventBody = Joi.object({
 }).unknown();
 
 export const webhookReceivedView = Joi.object({ received: Joi.boolean().valid(true) });
-
-/** An optional client-chosen key that makes a retried request apply once. */
-export const idempotencyHeaders = Joi.object({
-  'idempotency-key': Joi.string()
-    .pattern(/^[A-Za-z0-9._:-]{1,100}$/)
-    .messages({
-      'string.pattern.base': 'Idempotency-Key must be 1-100 letters, digits, dots, colons, dashes or underscores',
-    }),
-});

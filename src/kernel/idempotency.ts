@@ -1,0 +1,74 @@
+import type { Knex } from '@mikro-orm/knex';
+import Joi from 'joi';
+import type { Clock } from './clock.js';
+import { AppError } from './errors.js';
+import type { Database } from './persistence.js';
+
+/** Keys are kept at least this long, so that a retry a day later still finds its first answer. */
+export const KEY_RETENTION_MS = 24 * 60 * 60 * 1000;
+
+/** The one schema of the `Idempotency-Key` request header, for every route that takes it. */
+export const idempotencyKeyHeader = Joi.object({
+  'idempotency-key': Joi.string()
+    .pattern(/^[A-Za-z0-9._:-]{1,100}$/)
+    .messages({
+      'string.pattern.base': 'Idempotency-Key must be 1-100 letters, digits, dots, colons, dashes or underscores',
+    })
+    .description('Makes a retried request apply once; a repeat answers with the first result.'),
+});
+
+export interface Idempotency {
+  /**
+   * Applies `fn` at most once per key, inside the transaction that records the key; a repeat,
+   * even a concurrent one, gets the first result back. The same key used for another operation
+   * answers 409 IDEMPOTENCY_CONFLICT. A call that throws rolls back its claim too, so that a
+   * failed call may be retried with its key.
+   */
+  once<R>(key: string, op: string, fn: (trx: Knex.Transaction) => Promise<R>): Promise<R>;
+  /** Deletes keys older than the retention; answers how many. */
+  purge(): Promise<number>;
+}
+
+class Replay extends Error {}
+
+export function createIdempotency(db: Database, clock: Clock): Idempotency {
+  const keys = db.table('idempotency_keys');
+
+  async function replay<R>(key: string, op: string): Promise<R> {
+    const [row] = await db.all<{ op: string; result: string }>(`select op, result from ${keys} where key = ?`, [key]);
+    if (!row) throw new Error(`idempotency key ${key} vanished`);
+    if (row.op !== op) throw new AppError('IDEMPOTENCY_CONFLICT', `Key "${key}" was already used for ${row.op}.`);
+    return JSON.parse(row.result) as R;
+  }
+
+  return {
+    async once(key, op, fn) {
+      const [prior] = await db.all(`select 1 as hit from ${keys} where key = ?`, [key]);
+      if (prior) return replay(key, op);
+      try {
+        return await db.tx(async (trx) => {
+          // On PostgreSQL a concurrent claim of the same key waits here until the first commits.
+          const claimed = await db.all(
+            `insert into ${keys} (key, op, result, created_at) values (?, ?, '', ?) on conflict (key) do nothing returning key`,
+            [key, op, db.time(clock.now())],
+            trx,
+          );
+          if (!claimed.length) throw new Replay();
+          const result = await fn(trx);
+          await db.all(`update ${keys} set result = ? where key = ?`, [JSON.stringify(result ?? null), key], trx);
+          return result;
+        });
+      } catch (err) {
+        if (err instanceof Replay) return replay(key, op);
+        throw err;
+      }
+    },
+
+    async purge() {
+      const rows = await db.all(`delete from ${keys} where created_at < ? returning key`, [
+        db.time(clock.now() - KEY_RETENTION_MS),
+      ]);
+      return rows.length;
+    },
+  };
+}
