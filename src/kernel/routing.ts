@@ -5,7 +5,7 @@ import type { Context, Middleware } from 'koa';
 import { type Access, guard, type Principal } from './auth.js';
 import { AppError, ERROR_STATUS, type ErrorCode } from './errors.js';
 import { requestScope } from './logger.js';
-import { type Page, pagination, toPage } from './schemas.js';
+import { type Page, pagination, toPage, UUID_ERROR } from './schemas.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 type Schema<T = unknown> = Joi.ObjectSchema<T>;
@@ -62,8 +62,6 @@ export interface ApiRouter {
 const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger }).default ??
   joiToSwagger) as unknown as (schema: Joi.Schema) => { swagger: object };
 
-const UUID_ERRORS = new Set(['string.guid']);
-
 /** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
 const NOTHING = Joi.object({});
 
@@ -95,7 +93,7 @@ function check<T>(schema: Schema<T> | undefined, value: unknown, where: string):
     field: d.path.join('.') || where,
     message: d.message.replace(/"/g, ''),
   }));
-  if (error.details.some((d) => UUID_ERRORS.has(d.type))) {
+  if (error.details.some((d) => d.type === UUID_ERROR)) {
     throw new AppError('INVALID_UUID', 'An identifier is not a valid UUID.', details);
   }
   throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, details);
