@@ -19,23 +19,33 @@ export const uuid = () =>
     .messages({ [UUID_ERROR]: '{{#label}} must be a valid UUID' })
     .meta({ swagger: { format: 'uuid' } });
 
-const CENT_EPSILON = 1e-9;
+/**
+ * A number written with at most two decimals. JavaScript writes a number as the shortest decimal
+ * that reads back as it, which is what the client sent (up to spellings such as `1.10` or `1.1e0`),
+ * so the test is on that decimal, not on the binary float: 0.29 * 100 is 28.999999999999996, and
+ * 1e-12 * 100 is within any tolerance of 0 cents. A sign is left to the bounds, which report it.
+ */
+const WHOLE_CENTS = /^-?\d+(\.\d{1,2})?$/;
 
 /**
  * A positive amount of credits, at most `max`, as a JSON number with at most two decimals. The
- * bounds are checked in credits; the validated value is integer cents, so that no code after the
- * edge ever sees floating-point money.
+ * validated value is integer cents (at least 1), so that no code after the edge ever sees
+ * floating-point money.
  */
 export const money = ({ max }: { max: number }) =>
   Joi.number()
     .strict()
     .greater(0)
     .max(max)
-    .custom((value: number, helpers) => {
-      const cents = Math.round(value * 100);
-      if (Math.abs(value * 100 - cents) > CENT_EPSILON) return helpers.error('number.cents');
-      return cents;
-    }, 'credits to cents')
+    .custom(
+      (value: number, helpers) =>
+        // An integer is whole cents at any size (String writes 1e21 and up with an exponent). Exact:
+        // a value with at most two decimals, times 100, is within an ulp of its cents.
+        Number.isInteger(value) || WHOLE_CENTS.test(String(value))
+          ? Math.round(value * 100)
+          : helpers.error('number.cents'),
+      'credits to cents',
+    )
     .messages({ 'number.cents': '{{#label}} must be a whole number of cents (at most two decimals)' })
     .meta({
       swagger: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: max, multipleOf: 0.01 },
