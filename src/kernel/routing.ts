@@ -5,7 +5,7 @@ import type { Context, Middleware } from 'koa';
 import { type Access, guard, type Principal } from './auth.js';
 import { AppError, ERROR_STATUS, type ErrorCode } from './errors.js';
 import { requestScope } from './logger.js';
-import { type Page, pagination, toPage, UUID_ERROR } from './schemas.js';
+import { type Page, pagination, shapeFault, toPage, UUID_ERROR } from './schemas.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 type Schema<T = unknown> = Joi.ObjectSchema<T>;
@@ -65,26 +65,10 @@ const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger })
 /** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
 const NOTHING = Joi.object({});
 
-/** The path of the first string holding a NUL, which PostgreSQL cannot store and which ends a SQLite literal. */
-function nulAt(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const found = nulAt(item, [...path, key]);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
 /** Runs a joi schema over one part of the request; the first fault decides the error code. */
 function check<T>(schema: Schema<T> | undefined, value: unknown, where: string): T {
-  const nul = nulAt(value);
-  if (nul !== undefined) {
-    const field = nul || where;
-    throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [
-      { field, message: `${field} must not contain NUL characters` },
-    ]);
-  }
+  const fault = shapeFault(value, where);
+  if (fault) throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [fault]);
   if (!schema) return {} as T;
   // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
   const { value: out, error } = schema.validate(value === undefined ? {} : value, { abortEarly: false, convert: true });

@@ -1,4 +1,5 @@
 import Joi from 'joi';
+import type { ErrorDetail } from './errors.js';
 
 /** Building blocks for route schemas; validated values come out in the types the code uses. */
 
@@ -75,3 +76,50 @@ export const toPage = (query: { page: number; per_page: number }): Page => ({
 export const isoDate = (d: Date | string | number) => new Date(d).toISOString();
 
 export const messageSchema = Joi.object({ message: Joi.string() });
+
+/** How deep arrays and objects may nest in a request part; any body we take needs far fewer (a seat map, four). */
+const MAX_DEPTH = 32;
+
+interface Visit {
+  value: unknown;
+  /** Arrays and objects around the value. */
+  depth: number;
+  key: string;
+  parent?: Visit;
+}
+
+const keysOf = (visit: Visit) => {
+  const keys: string[] = [];
+  for (let v: Visit | undefined = visit; v?.parent; v = v.parent) keys.push(v.key);
+  return keys.reverse();
+};
+
+/**
+ * The first fault of a decoded request part that no schema should be handed: nesting deeper than
+ * MAX_DEPTH, or a string holding a NUL, which PostgreSQL cannot store and which ends a SQLite
+ * literal. The walk keeps its own stack and visits each value once, so its cost is linear in the
+ * size of the part and no depth can exhaust the call stack.
+ */
+export function shapeFault(value: unknown, where: string): ErrorDetail | undefined {
+  const stack: Visit[] = [{ value, depth: 0, key: '' }];
+  for (let visit = stack.pop(); visit; visit = stack.pop()) {
+    const item = visit.value;
+    if (typeof item === 'string') {
+      if (!item.includes('\u0000')) continue;
+      const field = keysOf(visit).join('.') || where;
+      return { field, message: `${field} must not contain NUL characters` };
+    }
+    if (typeof item !== 'object' || item === null) continue;
+    if (visit.depth === MAX_DEPTH) {
+      // The whole path would be 32 keys of noise; the field at the top is the one to fix.
+      const field = keysOf(visit)[0] ?? where;
+      return { field, message: `${field} is nested too deep: at most ${MAX_DEPTH} levels of arrays and objects` };
+    }
+    // Pushed last to first, so that the walk, and the fault it reports, follow the document order.
+    const entries = Object.entries(item);
+    for (let i = entries.length - 1; i >= 0; i--) {
+      stack.push({ value: entries[i][1], depth: visit.depth + 1, key: entries[i][0], parent: visit });
+    }
+  }
+  return undefined;
+}
