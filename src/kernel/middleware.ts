@@ -9,6 +9,7 @@ import type { Config } from './config.js';
 import { AppError, type ErrorCode } from './errors.js';
 import { type Logger, requestScope } from './logger.js';
 import { asOutage } from './persistence.js';
+import { shapeFault } from './schemas.js';
 
 const CORRELATION_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -114,7 +115,15 @@ export const jsonBody = (): Middleware => {
     if (hasBody && ['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method) && !ctx.is('application/json')) {
       throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'The request body must be application/json.');
     }
-    return parse(ctx, next);
+    // Checked here so that the internal routes, which have no route schemas, are covered too.
+    // koa-body has no hook between reading the text and JSON.parse, but V8 parses iteratively and
+    // the size limit bounds what it builds; the check comes right after, before anything that
+    // recurses (joi, the handlers, the ports behind the internal routes) is handed the value.
+    return parse(ctx, () => {
+      const fault = shapeFault(ctx.request.body, 'body');
+      if (fault) throw new AppError('VALIDATION_ERROR', 'The request body is invalid.', [fault]);
+      return next();
+    });
   };
 };
 

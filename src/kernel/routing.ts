@@ -5,7 +5,7 @@ import type { Context, Middleware } from 'koa';
 import { type Access, guard, type Principal } from './auth.js';
 import { AppError, type ErrorCode, statusOf } from './errors.js';
 import { requestScope } from './logger.js';
-import { type Page, pagination, toPage } from './schemas.js';
+import { type Page, pagination, shapeFault, toPage, UUID_ERROR } from './schemas.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 type Schema<T = unknown> = Joi.ObjectSchema<T>;
@@ -62,31 +62,13 @@ export interface ApiRouter {
 const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger }).default ??
   joiToSwagger) as unknown as (schema: Joi.Schema) => { swagger: object };
 
-const UUID_ERRORS = new Set(['string.guid']);
-
 /** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
 const NOTHING = Joi.object({});
 
-/** The path of the first string holding a NUL, which PostgreSQL cannot store and which ends a SQLite literal. */
-function nulAt(value: unknown, path: string[] = []): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path.join('.') : undefined;
-  if (typeof value !== 'object' || value === null) return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const found = nulAt(item, [...path, key]);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
-
 /** Runs a joi schema over one part of the request; the first fault decides the error code. */
 function check<T>(schema: Schema<T> | undefined, value: unknown, where: string): T {
-  const nul = nulAt(value);
-  if (nul !== undefined) {
-    const field = nul || where;
-    throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [
-      { field, message: `${field} must not contain NUL characters` },
-    ]);
-  }
+  const fault = shapeFault(value, where);
+  if (fault) throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [fault]);
   if (!schema) return {} as T;
   // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
   const { value: out, error } = schema.validate(value === undefined ? {} : value, { abortEarly: false, convert: true });
@@ -95,7 +77,7 @@ function check<T>(schema: Schema<T> | undefined, value: unknown, where: string):
     field: d.path.join('.') || where,
     message: d.message.replace(/"/g, ''),
   }));
-  if (error.details.some((d) => UUID_ERRORS.has(d.type))) {
+  if (error.details.some((d) => d.type === UUID_ERROR)) {
     throw new AppError('INVALID_UUID', 'An identifier is not a valid UUID.', details);
   }
   throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, details);

@@ -26,6 +26,15 @@ const zonedDate = Joi.string()
   })
   .meta({ swagger: { format: 'date-time' } });
 
+/**
+ * A row's label for the uniqueness rule, case aside. joi compares the rows even when some failed
+ * their own schema, so a row may be anything here; one without a text label repeats nothing.
+ */
+const rowLabel = (row: unknown) => {
+  const label = (row as { row_number?: unknown } | null)?.row_number;
+  return typeof label === 'string' ? label.toLowerCase() : undefined;
+};
+
 export const eventIdParams = Joi.object({ event_id: uuid().required() });
 
 export const venueBody = Joi.object({
@@ -56,7 +65,7 @@ export const eventBody = Joi.object({
       )
       .min(1)
       .max(5000)
-      .unique((a, b) => a.row_number.toLowerCase() === b.row_number.toLowerCase())
+      .unique((a, b) => rowLabel(a) !== undefined && rowLabel(a) === rowLabel(b))
       .messages({ 'array.unique': 'row labels must be unique ({{#label}} repeats one)' })
       .required(),
   }).required(),

@@ -90,7 +90,7 @@ export const userPortDefinition: PortDefinition = {
   methods: portMethods<UserPort>({
     getUser: Joi.object({ userId: uuid().required() }),
     getRiskFlag: Joi.object({ userId: uuid().required() }),
-    isSessionActive: Joi.object({ sid: Joi.string().max(64).required(), userId: Joi.string().max(64).required() }),
+    isSessionActive: Joi.object({ sid: uuid().required(), userId: uuid().required() }),
     debit: Joi.object({ userId: uuid().required(), amount: cents, key, referenceId: ref }),
     refund: Joi.object({ userId: uuid().required(), amount: cents, key, referenceId: ref }),
     moveCredits: Joi.object({
