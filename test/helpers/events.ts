@@ -3,6 +3,7 @@ import { createHttpPort } from '../../src/kernel/ports.js';
 import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
 import type { TestApp } from './app.js';
+import { rowCounts } from './assert.js';
 import { newUser, type TestUser } from './users.js';
 
 export interface SeatMapRow {
@@ -130,19 +131,8 @@ export async function newStaff(app: TestApp, admin: TestUser): Promise<TestUser>
 }
 
 /** Rows of the event module's tables, to show that a refused request created nothing. */
-export async function eventRowCounts(app: TestApp) {
-  const db = app.kernel.databases.get('event')!;
-  const count = async (table: string) => {
-    const [row] = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table(table)}`);
-    return Number(row.n);
-  };
-  return {
-    venues: await count('venues'),
-    events: await count('events'),
-    seats: await count('seats'),
-    scans: await count('scan_logs'),
-  };
-}
+export const eventRowCounts = (app: TestApp) =>
+  rowCounts(app, 'event', { venues: 'venues', events: 'events', seats: 'seats', scans: 'scan_logs' });
 
 /** Raw SQL on the event module's database (`?` placeholders). */
 export function eventSql<T = Record<string, unknown>>(

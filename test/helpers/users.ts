@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
+import { rowCounts } from './assert.js';
 
 export interface TestUser {
   userId: string;
@@ -63,3 +64,7 @@ export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {
   });
   return { app, admin: late(() => admin, 'the admin') };
 }
+
+/** Rows of the user module's tables, to show that a refused request wrote nothing. */
+export const userRowCounts = (app: TestApp) =>
+  rowCounts(app, 'user', { users: 'users', ledger: 'credit_transactions', operations: 'operations' });
