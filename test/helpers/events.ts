@@ -192,14 +192,6 @@ export async function scansOf(app: TestApp, seatId: string) {
   );
 }
 
-/** The value of a Prometheus counter on /metrics (0 when absent). */
-export async function metric(app: TestApp, name: string): Promise<number> {
-  const res = await fetch(`${app.url}/metrics`);
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
-}
-
 /** An event of 6 seats, A1–A3 in CAT1 (149.50), B1–B3 in CAT2 (80), in hall HALL-A. */
 export const smallEvent = (app: TestApp, admin: TestUser): Promise<CreatedEvent> =>
   createEvent(app, admin, {

@@ -1,33 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
-import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
-import { userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
-import { newUser } from '../helpers/users.js';
+import { type Reply, standIn } from '../helpers/stand-in.js';
+import { newUser, USER_ADAPTERS } from '../helpers/users.js';
 
-type Reply = { status: number; body?: unknown };
 type Handler = (path: string, body: Record<string, string>, req: IncomingMessage) => Reply;
 
-/** A local HTTP server standing in for an external provider at its network edge. */
-async function serve(t: ExecutionContext, handler: Handler) {
-  const server = createServer(async (req, res) => {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
-    const { status, body } = handler(req.url ?? '', raw ? JSON.parse(raw) : {}, req);
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+/** A stand-in provider that speaks JSON, its handler given the path and the parsed body. */
+const serve = (t: ExecutionContext, handler: Handler) =>
+  standIn(t, (req, raw) => handler(req.url ?? '', raw ? JSON.parse(raw) : {}, req));
 
 interface Delivery {
   user_id: string;
@@ -86,11 +69,9 @@ async function boot(t: ExecutionContext, kind: DbKind, env: Record<string, strin
   return app;
 }
 
-/** The same port in-process and through its HTTP adapter (/internal/user/<method>). */
-const adapters = (app: TestApp): [string, UserPort][] => [
-  ['in-process', app.kernel.ports.get<UserPort>('user')],
-  ['http', createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken)],
-];
+/** The same port in-process and through its HTTP adapter (/internal/user/<method>), by name. */
+const adapters = (app: TestApp): [string, UserPort][] =>
+  Object.entries(USER_ADAPTERS).map(([via, make]) => [via, make(app)]);
 
 /** 'OK' or the error code a call answered with. */
 const outcome = (p: Promise<unknown>) =>
@@ -183,7 +164,7 @@ for (const kind of DATABASES) {
       t.is((await challenge(app, user.userId, referenceId))!.failures, 3, via);
     }
     const { referenceId, args, key } = await scenario(app);
-    await app.kernel.ports.get<UserPort>('user').sendOtp({ ...args, key: key('send') });
+    await USER_ADAPTERS.local(app).sendOtp({ ...args, key: key('send') });
     const internal = (name: string) =>
       app.request('POST', '/internal/user/verifyOtp', {
         headers: { 'x-service-token': app.kernel.config.serviceToken },
