@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, posix, relative, sep } from 'node:path';
 import test from 'ava';
+import { sources } from './helpers/sources.js';
 
 /**
  * The architecture rule (ARCHITECTURE.md §1): a module reaches another only through that
@@ -73,14 +74,6 @@ function violation(file: string, specifier: string): string | undefined {
       : `a test imports ${target}, outside the kernel, the app and the modules' public entries`;
   }
   return undefined;
-}
-
-function sources(dir: string): string[] {
-  return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((entry) => {
-    const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory()) return sources(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
 }
 
 /** Every import of the files, and the ones that break the rule. */
