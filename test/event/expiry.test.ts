@@ -4,7 +4,8 @@ import test from 'ava';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
-import { ADAPTERS, createEvent, localPort, metric, seatRow } from '../helpers/events.js';
+import { ADAPTERS, createEvent, localPort, seatRow } from '../helpers/events.js';
+import { metric } from '../helpers/metrics.js';
 import { adminLogin } from '../helpers/users.js';
 
 /**

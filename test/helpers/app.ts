@@ -81,7 +81,11 @@ export async function request<T = any>(
     body = JSON.stringify(options.body);
     headers['content-type'] ??= 'application/json';
   }
-  const res = await fetch(`${base}${path}`, { method, headers, body });
+  return answer<T>(await fetch(`${base}${path}`, { method, headers, body }));
+}
+
+/** A fetch answer with its body read: parsed as JSON when it is JSON, as text otherwise. */
+export async function answer<T = any>(res: globalThis.Response): Promise<Response<T>> {
   const text = await res.text();
   let parsed: unknown = text;
   try {

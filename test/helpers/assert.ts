@@ -31,18 +31,22 @@ export function isInvalid(t: ExecutionContext, res: Response, field: string, cod
   t.true(fields.includes(field), `details name ${field}: ${JSON.stringify(res.body)}`);
 }
 
-/** Rows of the user module's tables, to show that a refused request wrote nothing. */
-export async function rowCounts(app: TestApp) {
-  const db = app.kernel.databases.get('user')!;
-  const count = async (table: string) => {
+/**
+ * Rows of a module's tables (`tables` maps a name of the caller's choice to a table), to show
+ * that a refused request wrote nothing.
+ */
+export async function rowCounts<K extends string>(
+  app: TestApp,
+  module: string,
+  tables: Record<K, string>,
+): Promise<Record<K, number>> {
+  const db = app.kernel.databases.get(module)!;
+  const counts = {} as Record<K, number>;
+  for (const [name, table] of Object.entries(tables) as [K, string][]) {
     const [row] = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table(table)}`);
-    return Number(row.n);
-  };
-  return {
-    users: await count('users'),
-    ledger: await count('credit_transactions'),
-    operations: await count('idempotency_keys'),
-  };
+    counts[name] = Number(row.n);
+  }
+  return counts;
 }
 
 /** The fields of a user as the API shows them (API.md §4), sorted. */

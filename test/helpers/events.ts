@@ -3,6 +3,7 @@ import { createHttpPort } from '../../src/kernel/ports.js';
 import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
 import type { TestApp } from './app.js';
+import { rowCounts } from './assert.js';
 import { newUser, type TestUser } from './users.js';
 
 export interface SeatMapRow {
@@ -36,7 +37,13 @@ export const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
 /** The event port's two adapters: in-process, and HTTP against the app's internal routes. */
 export const ADAPTERS = {
   local: (app: TestApp) => app.kernel.ports.get('event'),
-  http: (app: TestApp) => createHttpPort<EventPort>(eventPortDefinition, app.url, app.kernel.config.serviceToken, app.kernel.config.internalTimeoutMs),
+  http: (app: TestApp) =>
+    createHttpPort<EventPort>(
+      eventPortDefinition,
+      app.url,
+      app.kernel.config.serviceToken,
+      app.kernel.config.internalTimeoutMs,
+    ),
 };
 
 export const localPort = ADAPTERS.local;
@@ -130,19 +137,8 @@ export async function newStaff(app: TestApp, admin: TestUser): Promise<TestUser>
 }
 
 /** Rows of the event module's tables, to show that a refused request created nothing. */
-export async function eventRowCounts(app: TestApp) {
-  const db = app.kernel.databases.get('event')!;
-  const count = async (table: string) => {
-    const [row] = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table(table)}`);
-    return Number(row.n);
-  };
-  return {
-    venues: await count('venues'),
-    events: await count('events'),
-    seats: await count('seats'),
-    scans: await count('scan_logs'),
-  };
-}
+export const eventRowCounts = (app: TestApp) =>
+  rowCounts(app, 'event', { venues: 'venues', events: 'events', seats: 'seats', scans: 'scan_logs' });
 
 /** Raw SQL on the event module's database (`?` placeholders). */
 export function eventSql<T = Record<string, unknown>>(
@@ -200,14 +196,6 @@ export async function scansOf(app: TestApp, seatId: string) {
     (t) => `select result, staff_user_id, presented_hall, expected_hall from ${t('scan_logs')} where seat_id = ?`,
     [seatId],
   );
-}
-
-/** The value of a Prometheus counter on /metrics (0 when absent). */
-export async function metric(app: TestApp, name: string): Promise<number> {
-  const res = await fetch(`${app.url}/metrics`);
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return line ? Number(line.split(' ').at(-1)) : 0;
 }
 
 /** An event of 6 seats, A1–A3 in CAT1 (149.50), B1–B3 in CAT2 (80), in hall HALL-A. */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Response } from './app.js';
+import { answer, type Response } from './app.js';
 
 /**
  * Sends a body in chunks with pauses between them, without a Content-Length (chunked), as a slow
@@ -26,10 +26,5 @@ export async function streamed(
     body,
     duplex: 'half',
   } as RequestInit);
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {}
-  return { status: res.status, body: parsed, headers: res.headers };
+  return answer(res);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
+import { rowCounts } from './assert.js';
 
 export interface TestUser {
   userId: string;
@@ -49,7 +50,13 @@ export async function grant(app: TestApp, admin: TestUser, userId: string, amoun
 /** The user port's two adapters: in-process, and HTTP against the app's internal routes. */
 export const USER_ADAPTERS = {
   local: (app: TestApp) => app.kernel.ports.get('user'),
-  http: (app: TestApp) => createHttpPort<UserPort>(userPortDefinition, app.url, app.kernel.config.serviceToken, app.kernel.config.internalTimeoutMs),
+  http: (app: TestApp) =>
+    createHttpPort<UserPort>(
+      userPortDefinition,
+      app.url,
+      app.kernel.config.serviceToken,
+      app.kernel.config.internalTimeoutMs,
+    ),
 };
 
 /** One app for the file on one database, and its admin, logged in once before the tests. */
@@ -63,3 +70,7 @@ export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {
   });
   return { app, admin: late(() => admin, 'the admin') };
 }
+
+/** Rows of the user module's tables, to show that a refused request wrote nothing. */
+export const userRowCounts = (app: TestApp) =>
+  rowCounts(app, 'user', { users: 'users', ledger: 'credit_transactions', operations: 'idempotency_keys' });

@@ -1,9 +1,9 @@
 import test from 'ava';
 import { money } from '../../src/kernel/schemas.js';
 import { DATABASES, type TestApp } from '../helpers/app.js';
-import { isInvalid, rowCounts } from '../helpers/assert.js';
+import { isInvalid } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
-import { newUser, sharedAppWithAdmin } from '../helpers/users.js';
+import { newUser, sharedAppWithAdmin, userRowCounts } from '../helpers/users.js';
 
 /** Amounts as written in the JSON text, none of which is a positive whole number of cents. */
 const NOT_CENTS = [
@@ -85,14 +85,14 @@ for (const kind of DATABASES) {
   // Serial: it counts every row of the module, which concurrent tests would change.
   test.serial(name('a grant or top-up of a fraction of a cent, zero or less is 400 and writes nothing'), async (t) => {
     const u = await newUser(app);
-    const before = await rowCounts(app);
+    const before = await userRowCounts(app);
     for (const amount of NOT_CENTS) {
       isInvalid(t, await grant(u.userId, amount), 'amount');
       isInvalid(t, await topup(u.token, amount), 'amount');
     }
     isInvalid(t, await topup(u.token, '10000.01'), 'amount');
     isInvalid(t, await grant(u.userId, '1000000.01'), 'amount');
-    t.deepEqual(await rowCounts(app), before);
+    t.deepEqual(await userRowCounts(app), before);
     t.deepEqual(await intents(app, u.userId), []);
     t.deepEqual(await ledgerSum(app, u.userId), { sum: 0, rows: 0, balance: 0, frozen: 0 });
   });

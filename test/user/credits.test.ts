@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { DATABASES } from '../helpers/app.js';
-import { isError, isInvalid, rowCounts } from '../helpers/assert.js';
+import { isError, isInvalid } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
-import { grant, newUser, sharedAppWithAdmin, type TestUser } from '../helpers/users.js';
+import { grant, newUser, sharedAppWithAdmin, type TestUser, userRowCounts } from '../helpers/users.js';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
@@ -147,16 +147,16 @@ for (const kind of DATABASES) {
 
   // Serial: it counts every row of the module, which concurrent tests would change.
   test.serial(name('a grant to an unknown user answers 404 USER_NOT_FOUND and writes nothing'), async (t) => {
-    const before = await rowCounts(app);
+    const before = await userRowCounts(app);
     const res = await grantRaw({ user_id: randomUUID(), amount: 10, reason: 'ghost' }, { 'Idempotency-Key': 'ghost' });
     isError(t, res, 404, 'USER_NOT_FOUND');
-    t.deepEqual(await rowCounts(app), before);
+    t.deepEqual(await userRowCounts(app), before);
   });
 
   // Serial: it counts every row of the module, which concurrent tests would change.
   test.serial(name('bad amounts, reasons, ids and keys answer 400 and write nothing'), async (t) => {
     const u = await newUser(app);
-    const before = await rowCounts(app);
+    const before = await userRowCounts(app);
     const ok = { user_id: u.userId, amount: 10, reason: 'fine' };
     for (const amount of [0, -5, -0.01, 1.005, 0.001, '10', 1e7, null, true, [10], { value: 10 }]) {
       isInvalid(t, await grantRaw({ ...ok, amount }), 'amount');
@@ -171,7 +171,7 @@ for (const kind of DATABASES) {
     for (const key of ['has spaces', 'k'.repeat(101), "' OR 1=1 --"]) {
       isError(t, await grantRaw(ok, { 'Idempotency-Key': key }), 400, 'VALIDATION_ERROR');
     }
-    t.deepEqual(await rowCounts(app), before);
+    t.deepEqual(await userRowCounts(app), before);
     t.deepEqual((await balance(u)).body.data, { user_id: u.userId, credit_balance: 0, frozen_credits: 0 });
   });
 

@@ -1,34 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import test, { type ExecutionContext } from 'ava';
 import { type Clock, manualClock } from '../../src/kernel/clock.js';
-import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
-import { userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
-import { adminLogin, grant, newUser } from '../helpers/users.js';
+import { type Reply, standIn } from '../helpers/stand-in.js';
+import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
-type Reply = { status: number; body?: unknown };
 type Handler = (path: string, body: Record<string, string>, req: IncomingMessage) => Reply;
 
-/** A local HTTP server standing in for an external provider at its network edge. */
-async function serve(t: ExecutionContext, handler: Handler) {
-  const server = createServer(async (req, res) => {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
-    const { status, body } = handler(req.url ?? '', raw ? JSON.parse(raw) : {}, req);
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body ?? {}));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+/** A stand-in provider that speaks JSON, its handler given the path and the parsed body. */
+const serve = (t: ExecutionContext, handler: Handler) =>
+  standIn(t, (req, raw) => handler(req.url ?? '', raw ? JSON.parse(raw) : {}, req));
 
 interface Delivery {
   user_id: string;
@@ -76,22 +59,17 @@ async function hangingWebhook(t: ExecutionContext) {
       for (const answer of held.splice(0)) answer();
     },
   };
-  const server = createServer(async (req, res) => {
-    let raw = '';
-    for await (const chunk of req) raw += chunk;
-    held.push(() => {
-      delivered.push(JSON.parse(raw));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-    arrive();
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.teardown(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  hook.url = await standIn(
+    t,
+    (_req, raw) =>
+      new Promise<Reply>((resolve) => {
+        held.push(() => {
+          delivered.push(JSON.parse(raw));
+          resolve({ status: 200 });
+        });
+        arrive();
+      }),
+  );
   return hook;
 }
 
@@ -137,19 +115,9 @@ async function boot(
 /** Codes are delivered from the outbox after the commit: this waits for the delivery pass under way. */
 const settle = (app: TestApp) => app.kernel.jobs.run('user', 'outbox');
 
-/** The same port in-process and through its HTTP adapter (/internal/user/<method>). */
-const adapters = (app: TestApp): [string, UserPort][] => [
-  ['in-process', app.kernel.ports.get('user')],
-  [
-    'http',
-    createHttpPort<UserPort>(
-      userPortDefinition,
-      app.url,
-      app.kernel.config.serviceToken,
-      app.kernel.config.internalTimeoutMs,
-    ),
-  ],
-];
+/** The same port in-process and through its HTTP adapter (/internal/user/<method>), by name. */
+const adapters = (app: TestApp): [string, UserPort][] =>
+  Object.entries(USER_ADAPTERS).map(([via, make]) => [via, make(app)]);
 
 /** 'OK' or the error code a call answered with. */
 const outcome = (p: Promise<unknown>) =>
@@ -242,7 +210,7 @@ for (const kind of DATABASES) {
       t.is((await challenge(app, user.userId, referenceId))!.failures, 3, via);
     }
     const { referenceId, args, key } = await scenario(app);
-    await app.kernel.ports.get('user').sendOtp({ ...args, key: key('send') });
+    await USER_ADAPTERS.local(app).sendOtp({ ...args, key: key('send') });
     const internal = async (name: string) =>
       app.request('POST', '/internal/user/verifyOtp', {
         headers: { 'x-service-token': app.kernel.config.serviceToken },

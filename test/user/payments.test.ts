@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import Stripe from 'stripe';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
+import { ledgerSum } from '../helpers/ledger.js';
+import { standIn } from '../helpers/stand-in.js';
 import { newUser, type TestUser } from '../helpers/users.js';
 
 const SECRET = `whsec_test_${randomBytes(16).toString('hex')}`;
@@ -67,20 +67,6 @@ async function transactions(app: TestApp, user: TestUser) {
 
 const userDb = (app: TestApp) => app.kernel.databases.get('user')!;
 
-/** Ledger sum and stored balance of one user, in cents, straight from the tables. */
-async function books(app: TestApp, userId: string) {
-  const db = userDb(app);
-  const [sum] = await db.all<{ total: number | null; n: number }>(
-    `select sum(amount) as total, count(*) as n from ${db.table('credit_transactions')} where user_id = ?`,
-    [userId],
-  );
-  const [user] = await db.all<{ credit_balance: number }>(
-    `select credit_balance from ${db.table('users')} where id = ?`,
-    [userId],
-  );
-  return { ledger: Number(sum.total ?? 0), rows: Number(sum.n), balance: Number(user.credit_balance) };
-}
-
 async function intentRow(app: TestApp, id: string) {
   const db = userDb(app);
   const [row] = await db.all<{
@@ -135,7 +121,7 @@ for (const kind of DATABASES) {
     const ledger = await transactions(app, u);
     t.is(ledger.length, 1);
     t.like(ledger[0], { type: 'TOPUP', amount: 25.5, reference_id: intent.payment_intent_id });
-    t.deepEqual(await books(app, u.userId), { ledger: 2550, rows: 1, balance: 2550 });
+    t.deepEqual(await ledgerSum(app, u.userId), { sum: 2550, rows: 1, balance: 2550, frozen: 0 });
     const row = await intentRow(app, intent.payment_intent_id);
     t.is(row.status, 'succeeded');
     t.truthy(row.credited_at);
@@ -158,7 +144,7 @@ for (const kind of DATABASES) {
 
     for (const res of [...burst, ...again, sibling]) t.deepEqual(res.body, { success: true, data: { received: true } });
     t.is(await balance(app, u), 40);
-    t.deepEqual(await books(app, u.userId), { ledger: 4000, rows: 1, balance: 4000 });
+    t.deepEqual(await ledgerSum(app, u.userId), { sum: 4000, rows: 1, balance: 4000, frozen: 0 });
   });
 
   test(`[${kind}] bad, missing, wrong-secret and stale signatures answer 400 INVALID_SIGNATURE and credit nothing (a signed non-event 400 VALIDATION_ERROR)`, async (t) => {
@@ -190,7 +176,7 @@ for (const kind of DATABASES) {
     t.is(shapeless.body.error_code, 'VALIDATION_ERROR');
 
     t.is(await balance(app, u), 0);
-    t.deepEqual(await books(app, u.userId), { ledger: 0, rows: 0, balance: 0 });
+    t.deepEqual(await ledgerSum(app, u.userId), { sum: 0, rows: 0, balance: 0, frozen: 0 });
     t.is((await intentRow(app, intent.payment_intent_id)).status, 'requires_payment');
   });
 
@@ -207,7 +193,7 @@ for (const kind of DATABASES) {
       t.deepEqual(res.body, { success: true, data: { received: true } }, type);
     }
 
-    t.deepEqual(await books(app, u.userId), { ledger: 0, rows: 0, balance: 0 });
+    t.deepEqual(await ledgerSum(app, u.userId), { sum: 0, rows: 0, balance: 0, frozen: 0 });
     t.is((await intentRow(app, intent.payment_intent_id)).status, 'requires_payment');
   });
 
@@ -240,8 +226,8 @@ for (const kind of DATABASES) {
       t.is(res.status, 200);
       t.deepEqual(res.body.data, { received: true });
     }
-    t.deepEqual(await books(app, owner.userId), { ledger: 0, rows: 0, balance: 0 });
-    t.deepEqual(await books(app, other.userId), { ledger: 0, rows: 0, balance: 0 });
+    t.deepEqual(await ledgerSum(app, owner.userId), { sum: 0, rows: 0, balance: 0, frozen: 0 });
+    t.deepEqual(await ledgerSum(app, other.userId), { sum: 0, rows: 0, balance: 0, frozen: 0 });
     t.is((await intentRow(app, intent.payment_intent_id)).status, 'requires_payment');
   });
 
@@ -305,25 +291,21 @@ interface StripeCall {
 }
 
 /** A stand-in for Stripe's API at the network edge: `POST /v1/payment_intents` only. */
-async function fakeStripeApi(fail = false) {
+async function fakeStripeApi(t: ExecutionContext, fail = false) {
   const calls: StripeCall[] = [];
-  const read = async (req: IncomingMessage) => {
-    let text = '';
-    for await (const chunk of req) text += chunk;
-    return text;
-  };
-  const server = createServer(async (req, res) => {
-    const form = new URLSearchParams(await read(req));
+  const url = await standIn(t, (req, raw) => {
+    const form = new URLSearchParams(raw);
     calls.push({ method: req.method ?? '', path: req.url ?? '', authorization: req.headers.authorization ?? '', form });
-    res.setHeader('content-type', 'application/json');
     if (fail || req.method !== 'POST' || req.url !== '/v1/payment_intents') {
-      res.statusCode = fail ? 400 : 404;
-      res.end(JSON.stringify({ error: { type: 'invalid_request_error', message: 'refused by the test' } }));
-      return;
+      return {
+        status: fail ? 400 : 404,
+        body: { error: { type: 'invalid_request_error', message: 'refused by the test' } },
+      };
     }
     const id = `pi_${randomBytes(12).toString('hex')}`;
-    res.end(
-      JSON.stringify({
+    return {
+      status: 200,
+      body: {
         id,
         object: 'payment_intent',
         amount: Number(form.get('amount')),
@@ -331,21 +313,15 @@ async function fakeStripeApi(fail = false) {
         client_secret: `${id}_secret_${randomBytes(8).toString('hex')}`,
         status: 'requires_payment_method',
         metadata: { user_id: form.get('metadata[user_id]') },
-      }),
-    );
+      },
+    };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    calls,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
+  return { calls, url };
 }
 
 /** The app on the `stripe` provider, pointed at a local stand-in for Stripe's API. */
 async function withStripe(t: ExecutionContext, kind: DbKind, failing = false) {
-  const api = await fakeStripeApi(failing);
-  t.teardown(() => api.close());
+  const api = await fakeStripeApi(t, failing);
   const app = await boot(kind, {
     PAYMENT_PROVIDER: 'stripe',
     STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
@@ -379,7 +355,7 @@ for (const kind of DATABASES) {
     );
     t.is(res.status, 200);
     t.is(await balance(app, u), 12.34);
-    t.deepEqual(await books(app, u.userId), { ledger: 1234, rows: 1, balance: 1234 });
+    t.deepEqual(await ledgerSum(app, u.userId), { sum: 1234, rows: 1, balance: 1234, frozen: 0 });
   });
 
   test(`[${kind}] a payment provider that fails answers 503 SERVICE_UNAVAILABLE and records nothing`, async (t) => {
