@@ -82,3 +82,26 @@ test('a second signal during the drain does not cut the in-flight request short'
   t.is(res.status, 201, JSON.stringify(res.body));
   t.is(await server.exited, 0, server.output());
 });
+
+test('the start banner names every loaded module and shows the demo accounts only on the start that created them', async (t) => {
+  const start = async (env: Record<string, string>) => {
+    const port = await freePort();
+    const server = spawnServer({ NODE_ENV: 'development', PORT: String(port), ...env });
+    t.teardown(() => server.cleanup());
+    await waitForHealth(server, `http://127.0.0.1:${port}`);
+    server.child.kill('SIGTERM');
+    t.is(await server.exited, 0, server.output());
+    return { output: server.output(), port, dataDir: server.dataDir };
+  };
+
+  const fresh = await start({});
+  t.true(fresh.output.includes(`TicketRemaster (user, event) on http://localhost:${fresh.port}`), fresh.output);
+  t.regex(fresh.output, /Demo accounts \(email \/ password \/ role\):/);
+  t.regex(fresh.output, /alice@ticketremaster\.local \/ alice-pass-123 \/ customer/);
+  t.regex(fresh.output, /bob@ticketremaster\.local \/ bob-pass-1234 \/ customer \(flagged\)/);
+
+  const again = await start({ DATA_DIR: fresh.dataDir });
+  t.true(again.output.includes(`TicketRemaster (user, event) on http://localhost:${again.port}`), again.output);
+  t.false(again.output.includes('Demo accounts'), again.output);
+  t.false(/-pass-/.test(again.output), 'no password is printed on a restart');
+});

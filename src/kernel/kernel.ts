@@ -30,6 +30,8 @@ export interface Kernel {
   tokens: TokenService;
   loaded: ModuleDefinition[];
   databases: Map<string, Database>;
+  /** The lines the modules' afterStart returned, for the process's start banner. */
+  startNotes: string[];
   openapi(): object;
   /** The port this process listens on: PORT for several modules, the module's own port alone. */
   listenPort(): number;
@@ -181,7 +183,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       timers.push(timer);
     }
   }
-  for (const instance of instances.values()) await instance.afterStart?.();
+  const startNotes: string[] = [];
+  for (const instance of instances.values()) {
+    const notes = await instance.afterStart?.();
+    if (Array.isArray(notes)) startNotes.push(...notes);
+  }
 
   return {
     app,
@@ -191,6 +197,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     tokens,
     loaded,
     databases,
+    startNotes,
     openapi,
     listenPort: () =>
       config.modules !== 'all' && loaded.length === 1

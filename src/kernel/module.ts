@@ -25,8 +25,11 @@ export interface ModuleInstance {
   port?: object;
   /** Periodic work (sweepers); the kernel schedules and stops them. */
   jobs?: { name: string; intervalMs: number; run: () => Promise<unknown> }[];
-  /** Runs once the whole process is wired (all ports available): seeding, first admin, … */
-  afterStart?: () => Promise<void>;
+  /**
+   * Runs once the whole process is wired (all ports available): seeding, first admin, … It may
+   * return lines for the start banner, e.g. the demo accounts this start has just created.
+   */
+  afterStart?: (() => Promise<void>) | (() => Promise<string[]>);
   stop?: () => Promise<void>;
 }
 

@@ -11,11 +11,10 @@ import { userEntities } from './user.entities.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
 import { userRoutes } from './user.routes.js';
-import { seedUsers } from './user.seed.js';
+import { demoAccountLines, seedUsers } from './user.seed.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
 export { userPortDefinition } from './user.port.js';
-export { DEMO_USERS } from './user.seed.js';
 
 /** Accounts, tokens, the credits ledger, one-time passwords and top-ups. */
 export const userModule = defineModule({
@@ -52,7 +51,7 @@ export const userModule = defineModule({
         paymentRoutes(config, payments),
       ],
       port,
-      afterStart: () => seedUsers({ config, db, log, accounts, ledger }),
+      afterStart: async () => demoAccountLines(await seedUsers({ config, db, log, accounts, ledger })),
     };
   },
 });
