@@ -3,7 +3,7 @@ import { dirname, join, posix, relative, sep } from 'node:path';
 import test from 'ava';
 
 /**
- * The architecture rule (ARCHITECTURE.md §1): a module reaches another only through that
+ * The architecture rule (docs/decisions/0001): a module reaches another only through that
  * module's public entry (src/modules/B/index.ts), and the kernel knows no module at all.
  */
 

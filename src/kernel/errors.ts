@@ -1,4 +1,4 @@
-/** The one table from error code to HTTP status (API.md §3). Modules add their codes here. */
+/** The one table from error code to HTTP status (the README lists them). Modules add their codes here. */
 export const ERROR_STATUS = {
   VALIDATION_ERROR: 400,
   INVALID_UUID: 400,

@@ -45,7 +45,7 @@ export async function rowCounts(app: TestApp) {
   };
 }
 
-/** The fields of a user as the API shows them (API.md §4), sorted. */
+/** The fields of a user as the API shows them (profile, admin list and update), sorted. */
 export const USER_VIEW_KEYS = [
   'created_at',
   'credit_balance',
