@@ -35,6 +35,6 @@ EXPOSE 8000 5000 5001 5002 5003
 # Probes the port this container listens on: a module run alone uses its own port, otherwise PORT.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["node", "-e", "const m=process.env.MODULES||'all';const e=process.env;const p={user:e.USER_PORT||5000,order:e.ORDER_PORT||5001,event:e.EVENT_PORT||5002,orchestrator:e.ORCHESTRATOR_PORT||5003}[m]||e.PORT||8000;fetch('http://127.0.0.1:'+p+'/health',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# What `npm start` runs, started directly so that the app itself is PID 1 and receives SIGTERM:
-# under `npm start`, npm exits on SIGTERM without waiting and in-flight requests would be cut off.
+# What `npm start` execs, started directly so that the app itself is PID 1 and receives the
+# SIGTERM of `docker stop`, with no npm in between.
 CMD ["node", "--import", "tsx", "src/main.ts"]

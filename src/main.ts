@@ -2,7 +2,6 @@ import { createApp, loadAppConfig } from './app.js';
 import { type Config, ConfigError } from './kernel/config.js';
 import { createLogger } from './kernel/logger.js';
 import { exitOnSignals, listen } from './kernel/server.js';
-import { DEMO_USERS } from './modules/user/index.js';
 
 const started = performance.now();
 let config: Config;
@@ -29,11 +28,7 @@ try {
   if (process.stdout.isTTY || config.env === 'development') {
     console.log(`\nTicketRemaster (${kernel.loaded.map((m) => m.name).join(', ')}) on ${base}`);
     console.log(`  Swagger UI: ${base}/docs   OpenAPI: ${base}/openapi.json   Health: ${base}/health`);
-    if (config.seedDemo && config.env === 'development' && kernel.loaded.some((m) => m.name === 'user')) {
-      console.log('  Demo accounts (email / password / role):');
-      for (const u of DEMO_USERS)
-        console.log(`    ${u.email} / ${u.password} / ${u.role}${u.flagged ? ' (flagged)' : ''}`);
-    }
+    for (const line of kernel.startNotes) console.log(`  ${line}`);
     console.log('');
   }
 } catch (err) {

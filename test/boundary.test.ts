@@ -4,7 +4,7 @@ import test from 'ava';
 import { sources } from './helpers/sources.js';
 
 /**
- * The architecture rule (ARCHITECTURE.md §1): a module reaches another only through that
+ * The architecture rule (docs/decisions/0001): a module reaches another only through that
  * module's public entry (src/modules/B/index.ts), and the kernel knows no module at all. Tests
  * keep it too: a test reaches a module only through its public entry, unless it is that
  * module's own test (under test/<module>/), which may look inside for white-box checks.

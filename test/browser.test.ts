@@ -5,7 +5,7 @@ import test from 'ava';
 import { chromium } from 'playwright-core';
 import { startApp, TEST_ADMIN } from './helpers/app.js';
 
-/** Debian's chromium package (TESTING.md); `.ci/run` installs it, a bare Node.js machine may lack it. */
+/** Debian's chromium package; `.ci/run` installs it, a bare Node.js machine may lack it. */
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [
   '--headless',

@@ -42,6 +42,8 @@ export interface Kernel {
   jobs: Scheduler;
   loaded: ModuleDefinition[];
   databases: Map<string, Database>;
+  /** The lines the modules' afterStart returned, for the process's start banner. */
+  startNotes: string[];
   openapi(): object;
   /** The port this process listens on: PORT for several modules, the module's own port alone. */
   listenPort(): number;
@@ -167,7 +169,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   for (const m of stack) app.use(m);
 
   jobs.start();
-  for (const instance of instances.values()) await instance.afterStart?.();
+  const startNotes: string[] = [];
+  for (const instance of instances.values()) {
+    const notes = await instance.afterStart?.();
+    if (Array.isArray(notes)) startNotes.push(...notes);
+  }
 
   return {
     app,
@@ -179,6 +185,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     jobs,
     loaded,
     databases,
+    startNotes,
     openapi,
     listenPort: () =>
       config.modules !== 'all' && loaded.length === 1

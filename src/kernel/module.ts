@@ -40,8 +40,11 @@ export interface ModuleInstance {
   port?: object;
   /** Periodic work (sweepers, recovery); the kernel schedules, scopes, leases and stops it. */
   jobs?: JobDefinition[];
-  /** Runs once the whole process is wired (all ports available): seeding, first admin, … */
-  afterStart?: () => Promise<void>;
+  /**
+   * Runs once the whole process is wired (all ports available): seeding, first admin, … It may
+   * return lines for the start banner, e.g. the demo accounts this start has just created.
+   */
+  afterStart?: (() => Promise<void>) | (() => Promise<string[]>);
   stop?: () => Promise<void>;
 }
 

@@ -40,7 +40,12 @@ export async function listen(kernel: Kernel, port = kernel.listenPort(), host = 
 
 /** SIGTERM/SIGINT: drain and exit 0, or exit 1 if shutdown overruns its deadline. */
 export function exitOnSignals(running: Running, kernel: Kernel) {
+  let stopping = false;
   const stop = (signal: string) => {
+    // A repeated signal (npm forwards the Ctrl-C the terminal has already sent) changes nothing;
+    // with a `once` listener it would fall back to the default action and cut the drain short.
+    if (stopping) return;
+    stopping = true;
     kernel.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => {
       kernel.log.error('shutdown timed out');
@@ -58,6 +63,6 @@ export function exitOnSignals(running: Running, kernel: Kernel) {
       },
     );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -49,7 +49,7 @@ export async function rowCounts<K extends string>(
   return counts;
 }
 
-/** The fields of a user as the API shows them (API.md §4), sorted. */
+/** The fields of a user as the API shows them (profile, admin list and update), sorted. */
 export const USER_VIEW_KEYS = [
   'created_at',
   'credit_balance',

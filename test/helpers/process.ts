@@ -27,15 +27,21 @@ export interface Server {
 }
 
 /**
- * Starts `src/main.ts` as its own process, as `npm start` does, on a fresh SQLite directory and
- * with only the given environment (plus PATH), so that the caller's DATABASE_URL cannot leak in.
+ * Starts `src/main.ts` as its own process on a fresh SQLite directory and with only the given
+ * environment (plus PATH), so that the caller's DATABASE_URL cannot leak in. `npm` starts it
+ * through `npm start` instead, with npm leading its own process group as a terminal's job does,
+ * so that a test can signal npm alone or the whole group (Ctrl-C).
  */
-export function spawnServer(env: Record<string, string>): Server {
+export function spawnServer(env: Record<string, string>, launch: 'node' | 'npm' = 'node'): Server {
   const dataDir = mkdtempSync(join(tmpdir(), 'tr-proc-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const [command, args] =
+    launch === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const npmEnv = launch === 'npm' ? { HOME: process.env.HOME ?? tmpdir(), npm_config_update_notifier: 'false' } : {};
+  const child = spawn(command, args, {
     cwd: process.cwd(),
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env },
+    env: { PATH: process.env.PATH ?? '', ...npmEnv, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: launch === 'npm',
   });
   let output = '';
   child.stdout?.on('data', (d) => {
@@ -53,7 +59,8 @@ export function spawnServer(env: Record<string, string>): Server {
     output: () => output,
     exited,
     cleanup() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (launch === 'npm') signalGroup(child, 'SIGKILL');
+      else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -69,4 +76,16 @@ export async function waitForHealth(server: Server, base: string, timeoutMs = 30
     await sleep(100);
   }
   throw new Error(`no /health within ${timeoutMs} ms: ${server.output()}`);
+}
+
+/** Signals every process of the group `leader` leads; false when none is left. */
+export function signalGroup(leader: ChildProcess, signal: NodeJS.Signals | 0): boolean {
+  // Without a pid (spawn failed) there is no group; process.kill(-0) would signal the caller's own.
+  if (!leader.pid) return false;
+  try {
+    process.kill(-leader.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }

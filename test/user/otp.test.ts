@@ -29,7 +29,7 @@ async function otpWebhook(t: ExecutionContext) {
     url: '',
     status: 200,
     /** Set by boot: waits until the outbox has tried every message that is due. */
-    settle: async () => undefined as void,
+    settle: async (): Promise<void> => undefined,
     async sent(referenceId: string) {
       await hook.settle();
       return deliveries.filter((d) => d.reference_id === referenceId);

@@ -42,7 +42,7 @@ export const venueBody = Joi.object({
   address: Joi.string().trim().min(1).max(500).required(),
   // strict: a body's number is a JSON number, not a string that looks like one.
   total_halls: Joi.number().strict().integer().min(1).max(1000).required(),
-});
+}).example({ name: 'Esplanade Concert Hall', address: '1 Esplanade Drive, Singapore 038981', total_halls: 2 });
 
 export const eventBody = Joi.object({
   name: Joi.string().trim().min(1).max(200).required(),
@@ -69,6 +69,19 @@ export const eventBody = Joi.object({
       .messages({ 'array.unique': 'row labels must be unique ({{#label}} repeats one)' })
       .required(),
   }).required(),
+}).example({
+  name: 'Neon Skyline: Encore Night',
+  venue_id: '8b0e6f1a-2c3d-4e5f-9a7b-1c2d3e4f5a6b',
+  hall_id: 'HALL-A',
+  event_date: '2030-06-01T19:30:00+08:00',
+  pricing_tiers: { CAT1: 188, CAT2: 128, CAT3: 88 },
+  seat_map: {
+    rows: [
+      { row_number: 'A', seats: 20, category: 'CAT1' },
+      { row_number: 'B', seats: 20, category: 'CAT2' },
+      { row_number: 'C', seats: 30, category: 'CAT3' },
+    ],
+  },
 });
 
 const venueRef = Joi.object({ venue_id: Joi.string().uuid(), name: Joi.string(), address: Joi.string() });

@@ -11,12 +11,11 @@ import { userErrors } from './user.errors.js';
 import { userMigrations } from './user.migrations.js';
 import { type UserPort, userPortDefinition } from './user.port.js';
 import { userRoutes } from './user.routes.js';
-import { seedUsers } from './user.seed.js';
+import { demoAccountLines, seedUsers } from './user.seed.js';
 import { userSettings } from './user.settings.js';
 
 export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
 export { userPortDefinition } from './user.port.js';
-export { DEMO_USERS } from './user.seed.js';
 
 declare module '../../kernel/registry.js' {
   interface PortTypes {
@@ -60,7 +59,7 @@ export const userModule = defineModule({
         paymentRoutes(config, payments),
       ],
       port,
-      afterStart: () => seedUsers({ config, db, log, accounts, ledger }),
+      afterStart: async () => demoAccountLines(await seedUsers({ config, db, log, accounts, ledger })),
     };
   },
 });

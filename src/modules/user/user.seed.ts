@@ -44,7 +44,12 @@ export const DEMO_USERS = [
   },
 ] as const;
 
-/** The first admin from ADMIN_EMAIL/ADMIN_PASSWORD, and demo users on an empty development database. */
+type DemoUser = (typeof DEMO_USERS)[number];
+
+/**
+ * The first admin from ADMIN_EMAIL/ADMIN_PASSWORD, and demo users on an empty development
+ * database. Returns the demo users this call created: only their passwords are known to work.
+ */
 export async function seedUsers({
   config,
   db,
@@ -57,7 +62,7 @@ export async function seedUsers({
   log: Logger;
   accounts: Accounts;
   ledger: Ledger;
-}) {
+}): Promise<DemoUser[]> {
   if (config.adminEmail && config.adminPassword) {
     const existing = await accounts.findByEmail(config.adminEmail);
     if (!existing) {
@@ -71,8 +76,8 @@ export async function seedUsers({
       log.info({ email: config.adminEmail }, 'created the first admin from ADMIN_EMAIL');
     }
   }
-  if (!config.seedDemo || config.env === 'production') return;
-  if ((await db.em.fork().count(User, {})) > (config.adminEmail ? 1 : 0)) return;
+  if (!config.seedDemo || config.env === 'production') return [];
+  if ((await db.em.fork().count(User, {})) > (config.adminEmail ? 1 : 0)) return [];
   for (const demo of DEMO_USERS) {
     const user = await accounts.ensure({ ...demo });
     if (demo.flagged) await accounts.update(user.id, { isFlagged: true });
@@ -86,4 +91,15 @@ export async function seedUsers({
       });
   }
   log.info({ users: DEMO_USERS.map((u) => u.email) }, 'seeded demo users');
+  // A demo address given as ADMIN_EMAIL is the admin made above, with ADMIN_PASSWORD.
+  return DEMO_USERS.filter((u) => u.email !== config.adminEmail.toLowerCase());
 }
+
+/** The start banner's block for the demo users a start created; nothing on a database that had users. */
+export const demoAccountLines = (created: DemoUser[]): string[] =>
+  created.length === 0
+    ? []
+    : [
+        'Demo accounts (email / password / role):',
+        ...created.map((u) => `  ${u.email} / ${u.password} / ${u.role}${u.flagged ? ' (flagged)' : ''}`),
+      ];
