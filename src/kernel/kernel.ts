@@ -7,7 +7,7 @@ import { docsRouter } from './docs.js';
 import { AppError } from './errors.js';
 import { createFaults } from './faults.js';
 import { healthRouter } from './health.js';
-import { createIdempotency, KEY_RETENTION_MS } from './idempotency.js';
+import { createIdempotency } from './idempotency.js';
 import { createScheduler, type Scheduler } from './jobs.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -61,7 +61,7 @@ export function selectModules(all: ModuleDefinition[], selection: string): Modul
   return all.filter((m) => names.includes(m.name));
 }
 
-const PURGE_INTERVAL_MS = Math.min(KEY_RETENTION_MS, 60_000);
+
 
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const { config, modules } = options;
@@ -103,7 +103,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       });
       instances.set(def.name, instance);
       if (instance.port) ports.serve(def, instance.port as PortImpl);
-      const purge = { name: 'idempotency-purge', intervalMs: PURGE_INTERVAL_MS, leased: true, run: idempotency.purge };
+      // A minute at the default sweep interval; the retention itself is a day.
+      const purge = { name: 'idempotency-purge', intervalMs: config.sweepIntervalMs * 60, leased: true, run: idempotency.purge };
       for (const job of [outbox.job, purge, ...(instance.jobs ?? [])]) jobs.add(def.name, db, job);
     }
   } catch (err) {
