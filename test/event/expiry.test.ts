@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
+import { manualClock } from '../../src/kernel/clock.js';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
@@ -10,8 +11,9 @@ import { adminLogin } from '../helpers/users.js';
 
 /**
  * Holds end by themselves: at once for every reader and every new hold, and in the rows when
- * the sweeper passes. Two apps per database: one whose sweeper waits an hour, so that what
- * happens before any sweep can be seen, and one that sweeps every 200 ms.
+ * the sweeper passes. Two apps per database, each on a clock the tests move instead of waiting
+ * out a TTL: one whose sweeper waits an hour, so that what happens before any sweep can be seen,
+ * and one whose sweeper runs by itself every 200 ms.
  */
 
 const SWEPT = { status: 'AVAILABLE', held_by_user_id: null, hold_order_id: null, held_until: null };
@@ -27,8 +29,10 @@ async function until(check: () => Promise<boolean>, ms = 5000) {
 }
 
 for (const kind of DATABASES) {
-  const quiet = sharedApp(kind, { env: { SWEEP_INTERVAL_MS: '3600000' } });
-  const sweeping = sharedApp(kind, { env: { SWEEP_INTERVAL_MS: '200' } });
+  const quietClock = manualClock();
+  const sweepingClock = manualClock();
+  const quiet = sharedApp(kind, { env: { SWEEP_INTERVAL_MS: '3600000' }, clock: quietClock });
+  const sweeping = sharedApp(kind, { env: { SWEEP_INTERVAL_MS: '200' }, clock: sweepingClock });
 
   const eventOf = async (app: TestApp, seats: number) =>
     createEvent(app, await adminLogin(app), { rows: [{ row_number: 'A', seats, category: 'CAT1' }] });
@@ -43,7 +47,7 @@ for (const kind of DATABASES) {
       const first = await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 1 });
       const second = { userId: randomUUID(), orderId: randomUUID() };
       await rejects(t, port.holdSeat({ seatId, ...second, ttlSeconds: 60 }), 'SEAT_UNAVAILABLE');
-      await sleep(Math.max(0, Date.parse(first.heldUntil) - Date.now()) + 10);
+      quietClock.advance(Date.parse(first.heldUntil) - quietClock.now());
       // The row still says HELD by the first user; nobody swept it.
       t.like(await seatRow(quiet, seatId), { status: 'HELD', held_by_user_id: first.userId });
       const map = await quiet.request('GET', `/api/events/${e.eventId}`);
@@ -69,7 +73,7 @@ for (const kind of DATABASES) {
     const live = seats.slice(20);
     await Promise.all(expiring.map((s) => hold(quiet, s, 1)));
     const liveHolds = await Promise.all(live.map((s) => hold(quiet, s, 300)));
-    await sleep(1100);
+    quietClock.advance(1000);
     // Four sweepers, as four processes would run them, each its own instance on the database.
     const swept = await Promise.all(Array.from({ length: 4 }, () => createSeats(db, quiet.kernel.clock).sweep()));
     t.is(
@@ -92,6 +96,7 @@ for (const kind of DATABASES) {
     const live = await Promise.all(seats.slice(3, 5).map((s) => hold(sweeping, s, 300)));
     t.like(await seatRow(sweeping, expiring[0].seatId), { status: 'HELD' });
 
+    sweepingClock.advance(1000);
     const cleared = await until(async () => {
       const rows = await Promise.all(expiring.map((h) => seatRow(sweeping, h.seatId)));
       return rows.every((r) => r?.status === 'AVAILABLE');
@@ -111,7 +116,7 @@ for (const kind of DATABASES) {
 
     // Several more sweeps change nothing: not the rows, not their updated_at, not the counter.
     const snapshot = await Promise.all(seats.map((s) => seatRow(sweeping, s)));
-    await sleep(700);
+    for (let i = 0; i < 3; i++) await sweeping.kernel.jobs.run('event', 'hold-sweeper');
     t.deepEqual(await Promise.all(seats.map((s) => seatRow(sweeping, s))), snapshot);
     t.is(await metric(sweeping, 'event_holds_expired_total'), before + 3);
     const map = await sweeping.request('GET', `/api/events/${e.eventId}`);

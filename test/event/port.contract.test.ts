@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
+import { manualClock } from '../../src/kernel/clock.js';
 import type { EventPort } from '../../src/modules/event/index.js';
 import { DATABASES } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
@@ -32,7 +33,9 @@ const SEAT_KEYS = [
 ];
 
 for (const kind of DATABASES) {
-  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
+  // TTLs pass on a clock the tests move; the tests that move it run serially.
+  const clock = manualClock();
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' }, clock);
 
   const small = () => smallEvent(app, admin);
 
@@ -106,12 +109,12 @@ for (const kind of DATABASES) {
       const e = await small();
       const seatId = e.seats[0].seat_id;
       const [user, order] = [randomUUID(), randomUUID()];
-      const before = Date.now();
+      const before = clock.now();
       const h = await port.holdSeat({ seatId, userId: user, orderId: order, ttlSeconds: 120 });
       t.deepEqual(Object.keys(h).sort(), ['eventId', 'heldUntil', 'orderId', 'price', 'seatId', 'userId']);
       t.like(h, { seatId, eventId: e.eventId, userId: user, orderId: order, price: 14950 });
       const until = Date.parse(h.heldUntil);
-      t.true(until >= before + 120_000 - 5 && until <= Date.now() + 120_000 + 5, h.heldUntil);
+      t.true(until >= before + 120_000 - 5 && until <= clock.now() + 120_000 + 5, h.heldUntil);
       t.regex(h.heldUntil, /Z$/);
       t.like(await port.getSeat({ seatId }), {
         status: 'HELD',
@@ -158,30 +161,33 @@ for (const kind of DATABASES) {
       await rejects(t, hold(port, a2, 300, live.userId, live.orderId), 'EVENT_ENDED');
     });
 
-    test(name('an expired hold is anyone’s: another user takes it, and its first holder cannot confirm'), async (t) => {
-      const port = make(app);
-      const e = await small();
-      const seatId = e.seats[1].seat_id;
-      const first = await hold(port, seatId, 1);
-      await sleep(1100);
-      t.like(await port.getSeat({ seatId }), { status: 'AVAILABLE', heldByUserId: null, holdOrderId: null });
-      await rejects(
-        t,
-        port.confirmSeat({ seatId, orderId: first.orderId, userId: first.userId, pricePaid: 14950 }),
-        'HOLD_EXPIRED',
-      );
-      const second = await hold(port, seatId, 60);
-      t.true(Date.parse(second.heldUntil) > Date.parse(first.heldUntil));
-      await rejects(
-        t,
-        port.confirmSeat({ seatId, orderId: first.orderId, userId: first.userId, pricePaid: 14950 }),
-        'SEAT_NOT_HELD',
-      );
-      t.false((await port.releaseHold({ seatId, orderId: first.orderId })).released);
-      // The first holder re-holding with its old order now gets a new hold only if the seat is free.
-      await rejects(t, hold(port, seatId, 60, first.userId, first.orderId), 'SEAT_UNAVAILABLE');
-      t.like(await seatRow(app, seatId), { held_by_user_id: second.userId, hold_order_id: second.orderId });
-    });
+    test.serial(
+      name('an expired hold is anyone’s: another user takes it, and its first holder cannot confirm'),
+      async (t) => {
+        const port = make(app);
+        const e = await small();
+        const seatId = e.seats[1].seat_id;
+        const first = await hold(port, seatId, 1);
+        clock.advance(1000);
+        t.like(await port.getSeat({ seatId }), { status: 'AVAILABLE', heldByUserId: null, holdOrderId: null });
+        await rejects(
+          t,
+          port.confirmSeat({ seatId, orderId: first.orderId, userId: first.userId, pricePaid: 14950 }),
+          'HOLD_EXPIRED',
+        );
+        const second = await hold(port, seatId, 60);
+        t.true(Date.parse(second.heldUntil) > Date.parse(first.heldUntil));
+        await rejects(
+          t,
+          port.confirmSeat({ seatId, orderId: first.orderId, userId: first.userId, pricePaid: 14950 }),
+          'SEAT_NOT_HELD',
+        );
+        t.false((await port.releaseHold({ seatId, orderId: first.orderId })).released);
+        // The first holder re-holding with its old order now gets a new hold only if the seat is free.
+        await rejects(t, hold(port, seatId, 60, first.userId, first.orderId), 'SEAT_UNAVAILABLE');
+        t.like(await seatRow(app, seatId), { held_by_user_id: second.userId, hold_order_id: second.orderId });
+      },
+    );
 
     test(name('releaseHold frees the seat for the holding order only; a repeat says released:false'), async (t) => {
       const port = make(app);
@@ -207,62 +213,68 @@ for (const kind of DATABASES) {
       t.like(await seatRow(app, a2), { status: 'SOLD', owner_user_id: sold.userId });
     });
 
-    test(name('confirmSeat sells a live hold of that order and user; a repeat answers the same seat'), async (t) => {
-      const port = make(app);
-      const e = await small();
-      const [a1, a2, a3] = e.seats.map((s) => s.seat_id);
-      const h = await hold(port, a1);
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: a1, orderId: randomUUID(), userId: h.userId, pricePaid: 1 }),
-        'SEAT_NOT_HELD',
-      );
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: randomUUID(), pricePaid: 1 }),
-        'SEAT_NOT_HELD',
-      );
-      const sold = await port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: h.userId, pricePaid: 12000 });
-      t.deepEqual(sold, {
-        ...sold,
-        seatId: a1,
-        status: 'SOLD',
-        ownerUserId: h.userId,
-        soldOrderId: h.orderId,
-        pricePaid: 12000,
-        price: 14950,
-        heldByUserId: null,
-        holdOrderId: null,
-        heldUntil: null,
-        checkedInAt: null,
-      });
-      t.deepEqual(await port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: h.userId, pricePaid: 12000 }), sold);
-      t.deepEqual(await port.getSeat({ seatId: a1 }), sold);
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: a1, orderId: randomUUID(), userId: h.userId, pricePaid: 12000 }),
-        'SEAT_NOT_HELD',
-      );
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: a2, orderId: randomUUID(), userId: randomUUID(), pricePaid: 1 }),
-        'SEAT_NOT_HELD',
-      );
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: randomUUID(), orderId: randomUUID(), userId: randomUUID(), pricePaid: 1 }),
-        'SEAT_NOT_FOUND',
-      );
-      // A hold past its TTL cannot be confirmed, even though no sweep has run.
-      const late = await hold(port, a3, 1);
-      await sleep(1100);
-      await rejects(
-        t,
-        port.confirmSeat({ seatId: a3, orderId: late.orderId, userId: late.userId, pricePaid: 14950 }),
-        'HOLD_EXPIRED',
-      );
-      t.like(await seatRow(app, a3), { status: 'HELD', owner_user_id: null });
-    });
+    test.serial(
+      name('confirmSeat sells a live hold of that order and user; a repeat answers the same seat'),
+      async (t) => {
+        const port = make(app);
+        const e = await small();
+        const [a1, a2, a3] = e.seats.map((s) => s.seat_id);
+        const h = await hold(port, a1);
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: a1, orderId: randomUUID(), userId: h.userId, pricePaid: 1 }),
+          'SEAT_NOT_HELD',
+        );
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: randomUUID(), pricePaid: 1 }),
+          'SEAT_NOT_HELD',
+        );
+        const sold = await port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: h.userId, pricePaid: 12000 });
+        t.deepEqual(sold, {
+          ...sold,
+          seatId: a1,
+          status: 'SOLD',
+          ownerUserId: h.userId,
+          soldOrderId: h.orderId,
+          pricePaid: 12000,
+          price: 14950,
+          heldByUserId: null,
+          holdOrderId: null,
+          heldUntil: null,
+          checkedInAt: null,
+        });
+        t.deepEqual(
+          await port.confirmSeat({ seatId: a1, orderId: h.orderId, userId: h.userId, pricePaid: 12000 }),
+          sold,
+        );
+        t.deepEqual(await port.getSeat({ seatId: a1 }), sold);
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: a1, orderId: randomUUID(), userId: h.userId, pricePaid: 12000 }),
+          'SEAT_NOT_HELD',
+        );
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: a2, orderId: randomUUID(), userId: randomUUID(), pricePaid: 1 }),
+          'SEAT_NOT_HELD',
+        );
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: randomUUID(), orderId: randomUUID(), userId: randomUUID(), pricePaid: 1 }),
+          'SEAT_NOT_FOUND',
+        );
+        // A hold past its TTL cannot be confirmed, even though no sweep has run.
+        const late = await hold(port, a3, 1);
+        clock.advance(1000);
+        await rejects(
+          t,
+          port.confirmSeat({ seatId: a3, orderId: late.orderId, userId: late.userId, pricePaid: 14950 }),
+          'HOLD_EXPIRED',
+        );
+        t.like(await seatRow(app, a3), { status: 'HELD', owner_user_id: null });
+      },
+    );
 
     test(name('setOwner moves a sold seat from its expected owner; repeats are safe'), async (t) => {
       const port = make(app);

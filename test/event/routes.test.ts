@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
+import { manualClock } from '../../src/kernel/clock.js';
 import { DATABASES, type TestApp } from '../helpers/app.js';
 import { isError, isInvalid } from '../helpers/assert.js';
 import {
@@ -46,7 +47,9 @@ const ENTRY_KEYS = [
 ];
 
 for (const kind of DATABASES) {
-  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
+  // TTLs pass on a clock the tests move; the tests that move it run serially.
+  const clock = manualClock();
+  const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' }, clock);
   const name = (s: string) => `[${kind}] ${s}`;
 
   /** Every upcoming event, page by page. */
@@ -106,7 +109,7 @@ for (const kind of DATABASES) {
       [...dates].sort((a, b) => a - b),
       'soonest first',
     );
-    t.true(dates.every((d) => d > Date.now()));
+    t.true(dates.every((d) => d > clock.now()));
 
     const beyond = await app.request('GET', '/api/events?page=100000&per_page=100');
     t.is(beyond.status, 200);
@@ -126,7 +129,7 @@ for (const kind of DATABASES) {
     t.is(max.status, 200);
   });
 
-  test(name('available_seats counts expired holds as available before any sweep'), async (t) => {
+  test.serial(name('available_seats counts expired holds as available before any sweep'), async (t) => {
     const port = localPort(app);
     const e = await createEvent(app, admin);
     const [s1, s2, s3, s4, s5, s6] = e.seats.map((s) => s.seat_id);
@@ -144,14 +147,14 @@ for (const kind of DATABASES) {
       return detail.body.data.available_seats;
     };
     t.is(await available(), 4);
-    await sleep(1200);
+    clock.advance(1000);
     t.is(await available(), 6);
     // Not swept: the rows still say HELD; only the reading counts them as available.
     t.is((await seatRow(app, s4))?.status, 'HELD');
     t.is((await seatRow(app, s5))?.status, 'HELD');
   });
 
-  test(
+  test.serial(
     name('GET /api/events/{id} gives the seat map by row in map order, then seat number, with live statuses'),
     async (t) => {
       const port = localPort(app);
@@ -204,7 +207,7 @@ for (const kind of DATABASES) {
       const now = await statuses();
       t.like(now, { A1: 'HELD', A2: 'SOLD', A3: 'CHECKED_IN', B1: 'HELD', B2: 'AVAILABLE', C1: 'AVAILABLE' });
       t.is((await get()).body.data.available_seats, 13);
-      await sleep(1200);
+      clock.advance(1000);
       const later = await statuses();
       t.like(later, { A1: 'HELD', A2: 'SOLD', A3: 'CHECKED_IN', B1: 'AVAILABLE' });
       t.is((await get()).body.data.available_seats, 14);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../src/kernel/clock.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
@@ -60,10 +61,11 @@ export const USER_ADAPTERS = {
 };
 
 /** One app for the file on one database, and its admin, logged in once before the tests. */
-export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {}) {
+export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {}, clock?: Clock) {
   let admin: TestUser | undefined;
   const app = sharedApp(kind, {
     env,
+    clock,
     ready: async (a) => {
       admin = await adminLogin(a);
     },
