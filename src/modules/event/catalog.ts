@@ -48,7 +48,7 @@ export function createCatalog(db: Database, seats: Seats) {
   const EVENT_COLUMNS = `e.id, e.name, e.venue_id, v.name as venue_name, v.address as venue_address, e.hall_id,
     e.event_date, e.pricing_tiers, e.total_seats`;
   const AVAILABLE = `(select count(*) from ${t.seats} s where s.event_id = e.id
-    and (s.status = 'AVAILABLE' or (s.status = 'HELD' and s.held_until <= ?)))`;
+    and (s.status = 'AVAILABLE' or (s.status = 'HELD' and s.held_until <= :now)))`;
 
   const toEvent = (r: EventRow): EventDto => ({
     eventId: r.id,
@@ -63,8 +63,8 @@ export function createCatalog(db: Database, seats: Seats) {
 
   async function eventRow(eventId: string): Promise<EventRow> {
     const [row] = await db.all<EventRow>(
-      `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = ?`,
-      [db.time(Date.now()), eventId],
+      `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = :eventId`,
+      { now: db.time(Date.now()), eventId },
     );
     if (!row) throw new AppError('EVENT_NOT_FOUND', 'No such event.');
     return row;
@@ -73,13 +73,10 @@ export function createCatalog(db: Database, seats: Seats) {
   return {
     async createVenue(input: { name: string; address: string; totalHalls: number }) {
       const venue = { id: randomUUID(), ...input, createdAt: new Date() };
-      await db.all(`insert into ${t.venues} (id, name, address, total_halls, created_at) values (?, ?, ?, ?, ?)`, [
-        venue.id,
-        venue.name,
-        venue.address,
-        venue.totalHalls,
-        db.time(venue.createdAt),
-      ]);
+      await db.all(
+        `insert into ${t.venues} (id, name, address, total_halls, created_at) values (:id, :name, :address, :totalHalls, :createdAt)`,
+        { ...venue, createdAt: db.time(venue.createdAt) },
+      );
       return venue;
     },
 
@@ -92,17 +89,18 @@ export function createCatalog(db: Database, seats: Seats) {
         const [venue] = await db.all(`select id from ${t.venues} where id = ?`, [input.venueId], trx);
         if (!venue) throw new AppError('VENUE_NOT_FOUND', 'No such venue.');
         await db.all(
-          `insert into ${t.events} (id, venue_id, name, hall_id, event_date, pricing_tiers, total_seats, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
+          `insert into ${t.events} (id, venue_id, name, hall_id, event_date, pricing_tiers, total_seats, created_at)
+           values (:eventId, :venueId, :name, :hallId, :eventDate, :pricingTiers, :totalSeats, :now)`,
+          {
             eventId,
-            input.venueId,
-            input.name,
-            input.hallId,
-            db.time(input.eventDate),
-            JSON.stringify(input.pricingTiers),
+            venueId: input.venueId,
+            name: input.name,
+            hallId: input.hallId,
+            eventDate: db.time(input.eventDate),
+            pricingTiers: JSON.stringify(input.pricingTiers),
             totalSeats,
             now,
-          ],
+          },
           trx,
         );
         let batch: unknown[][] = [];
@@ -148,8 +146,8 @@ export function createCatalog(db: Database, seats: Seats) {
       );
       const rows = await db.all<EventRow>(
         `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id
-         where e.event_date > ? order by e.event_date, e.id limit ? offset ?`,
-        [now, now, limit, offset],
+         where e.event_date > :now order by e.event_date, e.id limit :limit offset :offset`,
+        { now, limit, offset },
       );
       return {
         items: rows.map((r) => ({

@@ -101,8 +101,15 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       const refreshJti = randomUUID();
       const now = new Date();
       await db.all(
-        `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at) values (?, ?, ?, null, ?, ?)`,
-        [sid, user.id, refreshJti, db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000), db.time(now)],
+        `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at)
+         values (:sid, :userId, :refreshJti, null, :expiresAt, :now)`,
+        {
+          sid,
+          userId: user.id,
+          refreshJti,
+          expiresAt: db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000),
+          now: db.time(now),
+        },
       );
       return { ...(await issue(user, sid, refreshJti)), user };
     },
@@ -112,8 +119,9 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       const next = randomUUID();
       const now = db.time(new Date());
       const [row] = await db.all<{ user_id: string }>(
-        `update ${sessions} set refresh_jti = ? where id = ? and user_id = ? and refresh_jti = ? and revoked_at is null and expires_at > ? returning user_id`,
-        [next, sid, userId, jti, now],
+        `update ${sessions} set refresh_jti = :next where id = :sid and user_id = :userId and refresh_jti = :jti
+         and revoked_at is null and expires_at > :now returning user_id`,
+        { next, sid, userId, jti, now },
       );
       if (!row) {
         await accounts.revoke(sid);
