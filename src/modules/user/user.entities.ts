@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { UserRepository } from './user.repository.js';
 
 export const ROLES = ['customer', 'staff', 'admin'] as const;
 export const LEDGER_TYPES = [
@@ -15,6 +16,7 @@ export type LedgerType = (typeof LEDGER_TYPES)[number];
 export const User = defineEntity({
   name: 'User',
   tableName: 'users',
+  repository: () => UserRepository,
   checks: [{ name: 'users_credits_not_negative', expression: 'credit_balance >= 0 AND frozen_credits >= 0' }],
   properties: {
     id: p.uuid().primary(),
