@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
+import { Event, ScanLog, Seat, Venue } from './event.entities.js';
 import type { EventDto } from './event.port.js';
+import type { EventRepository, ScanLogRepository, VenueRepository } from './event.repository.js';
 import type { SeatRow, Seats } from './seats.js';
 
 export interface SeatMapRow {
@@ -37,13 +39,18 @@ interface EventRow {
 const SEAT_INSERT_COLUMNS = ['id', 'event_id', 'row_index', 'row_number', 'seat_number', 'category', 'price', 'status'];
 const CHUNK = 500;
 
-/** Venues and events: created by admins, read by everyone. Ordinary reads, one query each. */
+/**
+ * Venues and events: created by admins, read by everyone. Admin work goes through the entities;
+ * creating a seat map, the listings with their live seat counts and the seat map stay raw SQL (ADR 6).
+ */
 export function createCatalog(db: Database, seats: Seats) {
+  const venues = () => db.em.getRepository<Venue, VenueRepository>(Venue);
+  const events = () => db.em.getRepository<Event, EventRepository>(Event);
+  const scanLogs = () => db.em.getRepository<ScanLog, ScanLogRepository>(ScanLog);
   const t = {
     venues: db.table('venues'),
     events: db.table('events'),
     seats: db.table('seats'),
-    scans: db.table('scan_logs'),
   };
   const EVENT_COLUMNS = `e.id, e.name, e.venue_id, v.name as venue_name, v.address as venue_address, e.hall_id,
     e.event_date, e.pricing_tiers, e.total_seats`;
@@ -72,11 +79,9 @@ export function createCatalog(db: Database, seats: Seats) {
 
   return {
     async createVenue(input: { name: string; address: string; totalHalls: number }) {
-      const venue = { id: randomUUID(), ...input, createdAt: new Date() };
-      await db.all(
-        `insert into ${t.venues} (id, name, address, total_halls, created_at) values (:id, :name, :address, :totalHalls, :createdAt)`,
-        { ...venue, createdAt: db.time(venue.createdAt) },
-      );
+      const em = db.em;
+      const venue = em.create(Venue, { id: randomUUID(), ...input, createdAt: new Date() });
+      await em.flush();
       return venue;
     },
 
@@ -85,9 +90,9 @@ export function createCatalog(db: Database, seats: Seats) {
       const eventId = randomUUID();
       const totalSeats = input.rows.reduce((n, r) => n + r.seats, 0);
       const now = db.time(Date.now());
+      // Venues are never deleted, and the foreign key holds the event to its venue anyway.
+      await venues().get(input.venueId);
       await db.tx(async (trx) => {
-        const [venue] = await db.all(`select id from ${t.venues} where id = ?`, [input.venueId], trx);
-        if (!venue) throw new AppError('VENUE_NOT_FOUND', 'No such venue.');
         await db.all(
           `insert into ${t.events} (id, venue_id, name, hall_id, event_date, pricing_tiers, total_seats, created_at)
            values (:eventId, :venueId, :name, :hallId, :eventDate, :pricingTiers, :totalSeats, :now)`,
@@ -187,17 +192,16 @@ export function createCatalog(db: Database, seats: Seats) {
       };
     },
 
+    /** The door log of an event, newest first, with the row and number of each scanned seat that exists. */
     async entries(eventId: string, offset: number, limit: number) {
-      await eventRow(eventId);
-      const [{ n }] = await db.all<{ n: number | string }>(`select count(*) as n from ${t.scans} where event_id = ?`, [
-        eventId,
-      ]);
-      const rows = await db.all<Record<string, unknown>>(
-        `select l.id, l.seat_id, s.row_number, s.seat_number, l.staff_user_id, l.result, l.presented_hall, l.expected_hall, l.scanned_at
-         from ${t.scans} l left join ${t.seats} s on s.id = l.seat_id where l.event_id = ? order by l.scanned_at desc, l.id desc limit ? offset ?`,
-        [eventId, limit, offset],
-      );
-      return { items: rows, total: Number(n) };
+      await events().get(eventId);
+      const { items, total } = await scanLogs().forEvent(eventId, offset, limit);
+      const seatIds = [...new Set(items.map((l) => l.seatId))];
+      const places = seatIds.length
+        ? await db.em.find(Seat, { id: { $in: seatIds } }, { fields: ['id', 'rowNumber', 'seatNumber'] })
+        : [];
+      const place = new Map(places.map((s) => [s.id, s]));
+      return { items: items.map((log) => ({ log, seat: place.get(log.seatId) })), total };
     },
 
     async seatsOwnedBy(userId: string) {

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { EventRepository, ScanLogRepository, VenueRepository } from './event.repository.js';
 
 export const SEAT_STATUSES = ['AVAILABLE', 'HELD', 'SOLD', 'CHECKED_IN'] as const;
 export type SeatStatus = (typeof SEAT_STATUSES)[number];
@@ -16,6 +17,7 @@ export type ScanResult = (typeof SCAN_RESULTS)[number];
 export const Venue = defineEntity({
   name: 'Venue',
   tableName: 'venues',
+  repository: () => VenueRepository,
   properties: {
     id: p.uuid().primary(),
     name: p.string().length(200),
@@ -29,6 +31,7 @@ export type Venue = InferEntity<typeof Venue>;
 export const Event = defineEntity({
   name: 'Event',
   tableName: 'events',
+  repository: () => EventRepository,
   properties: {
     id: p.uuid().primary(),
     // No index of its own (MikroORM adds one per foreign key on SQLite): nothing reads events by venue.
@@ -92,6 +95,7 @@ export type Seat = InferEntity<typeof Seat>;
 export const ScanLog = defineEntity({
   name: 'ScanLog',
   tableName: 'scan_logs',
+  repository: () => ScanLogRepository,
   indexes: [{ name: 'scan_logs_event_scanned_idx', properties: ['eventId', 'scannedAt'] }],
   properties: {
     id: p.uuid().primary(),

@@ -62,7 +62,7 @@ export const eventModule = defineModule({
     };
 
     return {
-      routers: [eventRoutes(db, catalog)],
+      routers: [eventRoutes(catalog)],
       port,
       jobs: [
         {
