@@ -61,8 +61,6 @@ export function selectModules(all: ModuleDefinition[], selection: string): Modul
   return all.filter((m) => names.includes(m.name));
 }
 
-
-
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const { config, modules } = options;
   const log = options.log ?? createLogger(config.logLevel);
@@ -104,7 +102,12 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
       instances.set(def.name, instance);
       if (instance.port) ports.serve(def, instance.port as PortImpl);
       // A minute at the default sweep interval; the retention itself is a day.
-      const purge = { name: 'idempotency-purge', intervalMs: config.sweepIntervalMs * 60, leased: true, run: idempotency.purge };
+      const purge = {
+        name: 'idempotency-purge',
+        intervalMs: config.sweepIntervalMs * 60,
+        leased: true,
+        run: idempotency.purge,
+      };
       for (const job of [outbox.job, purge, ...(instance.jobs ?? [])]) jobs.add(def.name, db, job);
     }
   } catch (err) {

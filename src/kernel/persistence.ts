@@ -4,6 +4,7 @@ import { type EntitySchema, MikroORM, type Options } from '@mikro-orm/core';
 import type { EntityManager, Knex } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
+import { bind, type Params } from './binds.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { requestScope } from './logger.js';
@@ -29,8 +30,11 @@ export interface Database {
   time(date: Date | number): Date | number;
   /** A stored timestamp back to a Date. */
   date(value: unknown): Date;
-  /** Parameterised raw SQL (`?` placeholders) inside or outside a transaction. */
-  all<T = Row>(sql: string, params?: readonly unknown[], trx?: Knex.Transaction): Promise<T[]>;
+  /**
+   * Parameterised raw SQL inside or outside a transaction: `?` placeholders with an array, or
+   * `:name` placeholders with an object of values.
+   */
+  all<T = Row>(sql: string, params?: Params, trx?: Knex.Transaction): Promise<T[]>;
   tx<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -115,10 +119,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const schema = orm.config.get('schema');
   const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
   const execute = dialect === 'postgresql' ? pgExecutor(knex) : sqliteExecutor(knex);
-  const run = async <T>(sql: string, params: readonly unknown[] = [], trx?: Knex.Transaction): Promise<T[]> => {
+  const run = async <T>(statement: string, params: Params = [], trx?: Knex.Transaction): Promise<T[]> => {
+    const { sql, values } = bind(statement, params);
     try {
-      if (!trx) return await execute<T>(sql, params);
-      const result = await trx.raw(sql, params as Knex.RawBinding[]);
+      if (!trx) return await execute<T>(sql, values);
+      const result = await trx.raw(sql, values as Knex.RawBinding[]);
       return (dialect === 'postgresql' ? result.rows : result) as T[];
     } catch (err) {
       throw asOutage(err);

@@ -34,7 +34,7 @@ export function kernelEntities() {
       id: p.uuid().primary(),
       topic: p.string().length(60),
       payload: p.text(),
-      attempts: p.integer().default(0),
+      attempts: p.integer(),
       nextAttemptAt: p.datetime().index('outbox_next_attempt_at_idx'),
       expiresAt: p.datetime().nullable(),
       lastError: p.string().length(500).nullable(),
@@ -49,21 +49,21 @@ export class Kernel20261201BuildingBlocks extends SchemaMigration {
     const time = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
     return schema
       .createTable('idempotency_keys', (t) => {
-        t.string('key', 200).primary();
+        t.string('key', 200).notNullable().primary();
         t.string('op', 40).notNullable();
         t.text('result').notNullable();
         time(t, 'created_at').notNullable().index('idempotency_keys_created_at_idx');
       })
       .createTable('job_leases', (t) => {
-        t.string('name', 100).primary();
+        t.string('name', 100).notNullable().primary();
         t.string('holder', 100).notNullable();
         time(t, 'expires_at').notNullable();
       })
       .createTable('outbox', (t) => {
-        t.uuid('id').primary();
+        t.uuid('id').notNullable().primary();
         t.string('topic', 60).notNullable();
         t.text('payload').notNullable();
-        t.integer('attempts').notNullable().defaultTo(0);
+        t.integer('attempts').notNullable();
         time(t, 'next_attempt_at').notNullable().index('outbox_next_attempt_at_idx');
         time(t, 'expires_at').nullable();
         t.string('last_error', 500).nullable();

@@ -4,7 +4,7 @@ import { createApp, loadAppConfig } from '../../src/app.js';
 import { listen } from '../../src/kernel/server.js';
 import { DATABASES, request, startApp, TEST_ADMIN } from '../helpers/app.js';
 import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
-import { login, newUser, sharedAppWithAdmin } from '../helpers/users.js';
+import { adminLogin, login, newUser, sharedAppWithAdmin, type TestUser } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
   const { app, admin } = sharedAppWithAdmin(kind);
@@ -178,5 +178,48 @@ for (const kind of DATABASES) {
     const root = await login(app, TEST_ADMIN.email.toUpperCase(), TEST_ADMIN.password);
     const profile = await app.request('GET', '/api/users/me', { token: root.token });
     t.like(profile.body.data, { email: TEST_ADMIN.email, role: 'admin' });
+  });
+
+  test(name('two admins demoting each other at once: exactly one wins and an admin always remains'), async (t) => {
+    const own = await startApp(kind);
+    t.teardown(() => own.close());
+    const db = own.kernel.databases.get('user')!;
+    const admins = async () =>
+      (await db.all<{ id: string }>(`select id from ${db.table('users')} where role = 'admin'`)).map((r) => r.id);
+    const demote = (target: TestUser, by: TestUser) =>
+      own.request('PATCH', `/api/admin/users/${target.userId}`, { token: by.token, body: { role: 'customer' } });
+    // The survivor of each round meets a newly promoted admin in the next, so that every round starts with two.
+    let survivor = await adminLogin(own);
+    for (let round = 0; round < 10; round++) {
+      const rival = await newUser(own);
+      const promoted = await own.request('PATCH', `/api/admin/users/${rival.userId}`, {
+        token: survivor.token,
+        body: { role: 'admin' },
+      });
+      t.is(promoted.status, 200);
+      t.deepEqual((await admins()).sort(), [survivor.userId, rival.userId].sort());
+      const [a, b] = await Promise.all([demote(rival, survivor), demote(survivor, rival)]);
+      t.deepEqual([a.status, b.status].sort(), [200, 403], `round ${round}`);
+      const loser = a.status === 200 ? b : a;
+      t.is(loser.body.error_code, 'FORBIDDEN');
+      const left = await admins();
+      t.is(left.length, 1, `round ${round}: admins left ${left.length}`);
+      survivor = left[0] === survivor.userId ? survivor : rival;
+    }
+  });
+
+  test(name('the only admin cannot be demoted: not by themselves, nor by an admin demoted a moment ago'), async (t) => {
+    const own = await startApp(kind);
+    t.teardown(() => own.close());
+    const root = await adminLogin(own);
+    const patch = (id: string, role: string, token: string) =>
+      own.request('PATCH', `/api/admin/users/${id}`, { token, body: { role } });
+    isError(t, await patch(root.userId, 'staff', root.token), 403, 'FORBIDDEN');
+    const former = await newUser(own);
+    t.is((await patch(former.userId, 'admin', root.token)).status, 200);
+    t.is((await patch(former.userId, 'customer', root.token)).status, 200);
+    isError(t, await patch(root.userId, 'customer', former.token), 403, 'FORBIDDEN');
+    const profile = await own.request('GET', '/api/users/me', { token: root.token });
+    t.is(profile.body.data.role, 'admin');
   });
 }

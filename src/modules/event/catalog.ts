@@ -3,7 +3,9 @@ import type { Clock } from '../../kernel/clock.js';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
+import { Event, ScanLog, Seat, Venue } from './event.entities.js';
 import type { EventDto } from './event.port.js';
+import type { EventRepository, ScanLogRepository, VenueRepository } from './event.repository.js';
 import type { SeatRow, Seats } from './seats.js';
 
 export interface SeatMapRow {
@@ -38,18 +40,23 @@ interface EventRow {
 const SEAT_INSERT_COLUMNS = ['id', 'event_id', 'row_index', 'row_number', 'seat_number', 'category', 'price', 'status'];
 const CHUNK = 500;
 
-/** Venues and events: created by admins, read by everyone. Ordinary reads, one query each. */
+/**
+ * Venues and events: created by admins, read by everyone. Admin work goes through the entities;
+ * creating a seat map, the listings with their live seat counts and the seat map stay raw SQL (ADR 6).
+ */
 export function createCatalog(db: Database, seats: Seats, clock: Clock) {
+  const venues = () => db.em.getRepository<Venue, VenueRepository>(Venue);
+  const events = () => db.em.getRepository<Event, EventRepository>(Event);
+  const scanLogs = () => db.em.getRepository<ScanLog, ScanLogRepository>(ScanLog);
   const t = {
     venues: db.table('venues'),
     events: db.table('events'),
     seats: db.table('seats'),
-    scans: db.table('scan_logs'),
   };
   const EVENT_COLUMNS = `e.id, e.name, e.venue_id, v.name as venue_name, v.address as venue_address, e.hall_id,
     e.event_date, e.pricing_tiers, e.total_seats`;
   const AVAILABLE = `(select count(*) from ${t.seats} s where s.event_id = e.id
-    and (s.status = 'AVAILABLE' or (s.status = 'HELD' and s.held_until <= ?)))`;
+    and (s.status = 'AVAILABLE' or (s.status = 'HELD' and s.held_until <= :now)))`;
 
   const toEvent = (r: EventRow): EventDto => ({
     eventId: r.id,
@@ -64,8 +71,8 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
 
   async function eventRow(eventId: string): Promise<EventRow> {
     const [row] = await db.all<EventRow>(
-      `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = ?`,
-      [db.time(clock.now()), eventId],
+      `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = :eventId`,
+      { now: db.time(clock.now()), eventId },
     );
     if (!row) throw new AppError('EVENT_NOT_FOUND', 'No such event.');
     return row;
@@ -73,14 +80,9 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
 
   return {
     async createVenue(input: { name: string; address: string; totalHalls: number }) {
-      const venue = { id: randomUUID(), ...input, createdAt: new Date() };
-      await db.all(`insert into ${t.venues} (id, name, address, total_halls, created_at) values (?, ?, ?, ?, ?)`, [
-        venue.id,
-        venue.name,
-        venue.address,
-        venue.totalHalls,
-        db.time(venue.createdAt),
-      ]);
+      const em = db.em;
+      const venue = em.create(Venue, { id: randomUUID(), ...input, createdAt: new Date(clock.now()) });
+      await em.flush();
       return venue;
     },
 
@@ -89,21 +91,22 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
       const eventId = randomUUID();
       const totalSeats = input.rows.reduce((n, r) => n + r.seats, 0);
       const now = db.time(clock.now());
+      // Venues are never deleted, and the foreign key holds the event to its venue anyway.
+      await venues().get(input.venueId);
       await db.tx(async (trx) => {
-        const [venue] = await db.all(`select id from ${t.venues} where id = ?`, [input.venueId], trx);
-        if (!venue) throw new AppError('VENUE_NOT_FOUND', 'No such venue.');
         await db.all(
-          `insert into ${t.events} (id, venue_id, name, hall_id, event_date, pricing_tiers, total_seats, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)`,
-          [
+          `insert into ${t.events} (id, venue_id, name, hall_id, event_date, pricing_tiers, total_seats, created_at)
+           values (:eventId, :venueId, :name, :hallId, :eventDate, :pricingTiers, :totalSeats, :now)`,
+          {
             eventId,
-            input.venueId,
-            input.name,
-            input.hallId,
-            db.time(input.eventDate),
-            JSON.stringify(input.pricingTiers),
+            venueId: input.venueId,
+            name: input.name,
+            hallId: input.hallId,
+            eventDate: db.time(input.eventDate),
+            pricingTiers: JSON.stringify(input.pricingTiers),
             totalSeats,
             now,
-          ],
+          },
           trx,
         );
         let batch: unknown[][] = [];
@@ -149,8 +152,8 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
       );
       const rows = await db.all<EventRow>(
         `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id
-         where e.event_date > ? order by e.event_date, e.id limit ? offset ?`,
-        [now, now, limit, offset],
+         where e.event_date > :now order by e.event_date, e.id limit :limit offset :offset`,
+        { now, limit, offset },
       );
       return {
         items: rows.map((r) => ({
@@ -190,17 +193,16 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
       };
     },
 
+    /** The door log of an event, newest first, with the row and number of each scanned seat that exists. */
     async entries(eventId: string, offset: number, limit: number) {
-      await eventRow(eventId);
-      const [{ n }] = await db.all<{ n: number | string }>(`select count(*) as n from ${t.scans} where event_id = ?`, [
-        eventId,
-      ]);
-      const rows = await db.all<Record<string, unknown>>(
-        `select l.id, l.seat_id, s.row_number, s.seat_number, l.staff_user_id, l.result, l.presented_hall, l.expected_hall, l.scanned_at
-         from ${t.scans} l left join ${t.seats} s on s.id = l.seat_id where l.event_id = ? order by l.scanned_at desc, l.id desc limit ? offset ?`,
-        [eventId, limit, offset],
-      );
-      return { items: rows, total: Number(n) };
+      await events().get(eventId);
+      const { items, total } = await scanLogs().forEvent(eventId, offset, limit);
+      const seatIds = [...new Set(items.map((l) => l.seatId))];
+      const places = seatIds.length
+        ? await db.em.find(Seat, { id: { $in: seatIds } }, { fields: ['id', 'rowNumber', 'seatNumber'] })
+        : [];
+      const place = new Map(places.map((s) => [s.id, s]));
+      return { items: items.map((log) => ({ log, seat: place.get(log.seatId) })), total };
     },
 
     async seatsOwnedBy(userId: string) {

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { EventRepository, ScanLogRepository, VenueRepository } from './event.repository.js';
 
 export const SEAT_STATUSES = ['AVAILABLE', 'HELD', 'SOLD', 'CHECKED_IN'] as const;
 export type SeatStatus = (typeof SEAT_STATUSES)[number];
@@ -16,6 +17,7 @@ export type ScanResult = (typeof SCAN_RESULTS)[number];
 export const Venue = defineEntity({
   name: 'Venue',
   tableName: 'venues',
+  repository: () => VenueRepository,
   properties: {
     id: p.uuid().primary(),
     name: p.string().length(200),
@@ -29,12 +31,15 @@ export type Venue = InferEntity<typeof Venue>;
 export const Event = defineEntity({
   name: 'Event',
   tableName: 'events',
+  repository: () => EventRepository,
   properties: {
     id: p.uuid().primary(),
-    venueId: p.uuid(),
+    // No index of its own (MikroORM adds one per foreign key on SQLite): nothing reads events by venue.
+    venueId: () =>
+      p.manyToOne(Venue).mapToPk().fieldName('venue_id').updateRule('no action').deleteRule('no action').index(false),
     name: p.string().length(200),
     hallId: p.string().length(50),
-    eventDate: p.datetime().index(),
+    eventDate: p.datetime().index('events_event_date_idx'),
     /** Category → price in cents, as JSON text. */
     pricingTiers: p.text(),
     totalSeats: p.integer(),
@@ -47,9 +52,25 @@ export type Event = InferEntity<typeof Event>;
 export const Seat = defineEntity({
   name: 'Seat',
   tableName: 'seats',
+  // The seat map reads in this order; the triple is also what makes a seat unique in its event.
+  uniques: [{ name: 'seats_event_row_seat_uq', properties: ['eventId', 'rowIndex', 'seatNumber'] }],
+  indexes: [
+    // available_seats counts by event and status.
+    { name: 'seats_event_status_idx', properties: ['eventId', 'status'] },
+    // "My tickets" reads by owner.
+    { name: 'seats_owner_idx', properties: ['ownerUserId'] },
+    // The sweeper looks only at held seats by expiry.
+    {
+      name: 'seats_held_until_idx',
+      expression: (table, columns, name) =>
+        `create index ${name} on ${table} (${columns.heldUntil}) where ${columns.status} = 'HELD'`,
+    },
+  ],
   properties: {
     id: p.uuid().primary(),
-    eventId: p.uuid(),
+    // No index of its own: the indexes above start with it.
+    eventId: () =>
+      p.manyToOne(Event).mapToPk().fieldName('event_id').updateRule('no action').deleteRule('no action').index(false),
     /** Position of the row in the seat map, so that the map reads in the order it was drawn. */
     rowIndex: p.integer(),
     rowNumber: p.string().length(10),
@@ -74,6 +95,8 @@ export type Seat = InferEntity<typeof Seat>;
 export const ScanLog = defineEntity({
   name: 'ScanLog',
   tableName: 'scan_logs',
+  repository: () => ScanLogRepository,
+  indexes: [{ name: 'scan_logs_event_scanned_idx', properties: ['eventId', 'scannedAt'] }],
   properties: {
     id: p.uuid().primary(),
     eventId: p.uuid().nullable(),

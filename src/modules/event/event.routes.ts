@@ -1,5 +1,4 @@
 import { AppError, type ErrorDetail } from '../../kernel/errors.js';
-import type { Database } from '../../kernel/persistence.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits, isoDate } from '../../kernel/schemas.js';
 import type { Catalog, SeatMapRow } from './catalog.js';
@@ -49,7 +48,7 @@ function checkEvent(body: {
 }
 
 /** Public event listings and seat maps; admin venues, events and door entries. */
-export function eventRoutes(db: Database, catalog: Catalog) {
+export function eventRoutes(catalog: Catalog) {
   const api = createApiRouter('event', 'Events and venues');
 
   api.route(
@@ -153,16 +152,16 @@ export function eventRoutes(db: Database, catalog: Catalog) {
     async ({ params, page }) => {
       const { items, total } = await catalog.entries(params.event_id, page.offset, page.perPage);
       return {
-        items: items.map((r) => ({
-          scan_id: r.id,
-          seat_id: r.seat_id,
-          row_number: r.row_number ?? null,
-          seat_number: r.seat_number === null || r.seat_number === undefined ? null : Number(r.seat_number),
-          staff_user_id: r.staff_user_id,
-          result: r.result,
-          presented_hall: r.presented_hall,
-          expected_hall: r.expected_hall ?? null,
-          scanned_at: isoDate(db.date(r.scanned_at)),
+        items: items.map(({ log, seat }) => ({
+          scan_id: log.id,
+          seat_id: log.seatId,
+          row_number: seat?.rowNumber ?? null,
+          seat_number: seat?.seatNumber ?? null,
+          staff_user_id: log.staffUserId,
+          result: log.result,
+          presented_hall: log.presentedHall,
+          expected_hall: log.expectedHall ?? null,
+          scanned_at: isoDate(log.scannedAt),
         })),
         total,
       };

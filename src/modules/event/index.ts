@@ -72,7 +72,7 @@ export const eventModule = defineModule({
     };
 
     return {
-      routers: [eventRoutes(db, catalog)],
+      routers: [eventRoutes(catalog)],
       port,
       jobs: [
         {

@@ -66,31 +66,31 @@ export function createSeats(db: Database, clock: Clock) {
     };
   };
 
-  const HOLD = `update ${seats} set status = 'HELD', held_by_user_id = ?, hold_order_id = ?,
-      held_until = case when status = 'HELD' and hold_order_id = ? and held_until > ? then held_until else ? end,
-      updated_at = ?
-    where id = ?
-      and (status = 'AVAILABLE' or (status = 'HELD' and (held_until <= ? or (held_by_user_id = ? and hold_order_id = ?))))
-      and event_id in (select id from ${events} where event_date > ?)
+  const HOLD = `update ${seats} set status = 'HELD', held_by_user_id = :userId, hold_order_id = :orderId,
+      held_until = case when status = 'HELD' and hold_order_id = :orderId and held_until > :now then held_until else :until end,
+      updated_at = :now
+    where id = :seatId
+      and (status = 'AVAILABLE' or (status = 'HELD' and (held_until <= :now or (held_by_user_id = :userId and hold_order_id = :orderId))))
+      and event_id in (select id from ${events} where event_date > :now)
     returning event_id, price, held_until`;
   const WHY = `select s.status, s.held_until, s.held_by_user_id, s.hold_order_id, e.event_date
     from ${seats} s join ${events} e on e.id = s.event_id where s.id = ?`;
   const RELEASE = `update ${seats} set status = 'AVAILABLE', held_by_user_id = null, hold_order_id = null,
       held_until = null, updated_at = ? where id = ? and status = 'HELD' and hold_order_id = ?`;
-  const CONFIRM = `update ${seats} set status = 'SOLD', owner_user_id = ?, price_paid = ?, sold_order_id = ?,
-      held_by_user_id = null, hold_order_id = null, held_until = null, updated_at = ?
-    where id = ? and status = 'HELD' and hold_order_id = ? and held_by_user_id = ? and held_until > ?
+  const CONFIRM = `update ${seats} set status = 'SOLD', owner_user_id = :userId, price_paid = :pricePaid,
+      sold_order_id = :orderId, held_by_user_id = null, hold_order_id = null, held_until = null, updated_at = :now
+    where id = :seatId and status = 'HELD' and hold_order_id = :orderId and held_by_user_id = :userId and held_until > :now
     returning ${SEAT_COLUMNS}`;
-  const SET_OWNER = `update ${seats} set owner_user_id = ?, updated_at = ?
-    where id = ? and status = 'SOLD' and owner_user_id in (?, ?) returning ${SEAT_COLUMNS}`;
-  const CHECK_IN = `update ${seats} set status = 'CHECKED_IN', checked_in_at = ?, updated_at = ?
-    where id = ? and status = 'SOLD' and owner_user_id = ?
-      and event_id in (select id from ${events} where hall_id = ?)
+  const SET_OWNER = `update ${seats} set owner_user_id = :newOwnerId, updated_at = :now
+    where id = :seatId and status = 'SOLD' and owner_user_id in (:expectedOwnerId, :newOwnerId) returning ${SEAT_COLUMNS}`;
+  const CHECK_IN = `update ${seats} set status = 'CHECKED_IN', checked_in_at = :now, updated_at = :now
+    where id = :seatId and status = 'SOLD' and owner_user_id = :expectedOwnerId
+      and event_id in (select id from ${events} where hall_id = :presentedHall)
     returning ${SEAT_COLUMNS}`;
   const SEAT_AND_HALL = `select s.${SEAT_COLUMNS.split(', ').join(', s.')}, e.hall_id
     from ${seats} s join ${events} e on e.id = s.event_id where s.id = ?`;
   const LOG = `insert into ${scans} (id, event_id, seat_id, staff_user_id, result, presented_hall, expected_hall, scanned_at)
-    values (?, ?, ?, ?, ?, ?, ?, ?)`;
+    values (:id, :eventId, :seatId, :staffId, :result, :presentedHall, :expectedHall, :scannedAt)`;
 
   async function one(seatId: string): Promise<SeatRow | undefined> {
     const [row] = await db.all<SeatRow>(`select ${SEAT_COLUMNS} from ${seats} where id = ?`, [seatId]);
@@ -116,16 +116,16 @@ export function createSeats(db: Database, clock: Clock) {
   ): Promise<ScanVerdict> {
     await db.all(
       LOG,
-      [
-        uuidv7(),
-        verdict.eventId,
-        verdict.seatId,
+      {
+        id: uuidv7(),
+        eventId: verdict.eventId,
+        seatId: verdict.seatId,
         staffId,
-        verdict.result,
+        result: verdict.result,
         presentedHall,
-        verdict.expectedHall,
-        db.time(now),
-      ],
+        expectedHall: verdict.expectedHall,
+        scannedAt: db.time(now),
+      },
       trx,
     );
     return { ...verdict, scannedAt: isoDate(now) };
@@ -141,19 +141,13 @@ export function createSeats(db: Database, clock: Clock) {
       const now = clock.now();
       const t = db.time(now);
       const until = db.time(now + ttlSeconds * 1000);
-      const [row] = await db.all<{ event_id: string; price: number; held_until: unknown }>(HOLD, [
+      const [row] = await db.all<{ event_id: string; price: number; held_until: unknown }>(HOLD, {
         userId,
         orderId,
-        orderId,
-        t,
-        until,
-        t,
         seatId,
-        t,
-        userId,
-        orderId,
-        t,
-      ]);
+        now: t,
+        until,
+      });
       if (!row) throw await refusal(seatId, now);
       return {
         seatId,
@@ -173,7 +167,7 @@ export function createSeats(db: Database, clock: Clock) {
     async confirm({ seatId, orderId, userId, pricePaid }: Args<'confirmSeat'>): Promise<SeatDto> {
       const now = clock.now();
       const t = db.time(now);
-      const [row] = await db.all<SeatRow>(CONFIRM, [userId, pricePaid, orderId, t, seatId, orderId, userId, t]);
+      const [row] = await db.all<SeatRow>(CONFIRM, { userId, pricePaid, orderId, seatId, now: t });
       if (row) return toDto(row, now);
       const seat = await one(seatId);
       if (!seat) throw new AppError('SEAT_NOT_FOUND', 'No such seat.');
@@ -188,13 +182,12 @@ export function createSeats(db: Database, clock: Clock) {
     },
 
     async setOwner({ seatId, expectedOwnerId, newOwnerId }: Args<'setOwner'>): Promise<SeatDto> {
-      const [row] = await db.all<SeatRow>(SET_OWNER, [
+      const [row] = await db.all<SeatRow>(SET_OWNER, {
         newOwnerId,
-        db.time(clock.now()),
+        now: db.time(clock.now()),
         seatId,
         expectedOwnerId,
-        newOwnerId,
-      ]);
+      });
       if (row) return toDto(row);
       const seat = await one(seatId);
       if (!seat) throw new AppError('SEAT_NOT_FOUND', 'No such seat.');
@@ -207,7 +200,7 @@ export function createSeats(db: Database, clock: Clock) {
       db.tx(async (trx) => {
         const now = new Date(clock.now());
         const t = db.time(now);
-        const [won] = await db.all<SeatRow>(CHECK_IN, [t, t, seatId, expectedOwnerId, presentedHall], trx);
+        const [won] = await db.all<SeatRow>(CHECK_IN, { now: t, seatId, expectedOwnerId, presentedHall }, trx);
         const base = (r: SeatRow, result: ScanResult, expectedHall: string | null) => ({
           result,
           seatId,

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { raw } from '@mikro-orm/core';
 import argon2 from 'argon2';
 import type { Role, TokenService } from '../../kernel/auth.js';
 import type { Config } from '../../kernel/config.js';
@@ -8,6 +7,7 @@ import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
 import { User } from './user.entities.js';
 import type { UserDto } from './user.port.js';
+import type { UserRepository } from './user.repository.js';
 
 export const toUserDto = (u: User): UserDto => ({
   userId: u.id,
@@ -32,6 +32,8 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
   const decoy = argon2.hash(randomUUID(), hashOptions);
   const sessions = db.table('sessions');
   const usersTable = db.table('users');
+  /** The repository of the request's entity manager, or of a transaction's. */
+  const users = (em = db.em) => em.getRepository<User, UserRepository>(User);
 
   async function issue(user: { id: string; role: string }, sid: string, refreshJti: string) {
     const access = await tokens.sign({ userId: user.id, role: user.role as Role, sid, type: 'access' });
@@ -52,6 +54,9 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
   const accounts = {
     async create(input: { email: string; phone: string; password: string; fullName?: string | null; role?: Role }) {
+      const taken = () => new AppError('EMAIL_ALREADY_EXISTS', 'An account with this email already exists.');
+      // Spares the password hash for a taken email; the unique key still decides a race.
+      if (await users().exists(input.email)) throw taken();
       const em = db.em.fork();
       const now = new Date();
       const user = em.create(User, {
@@ -70,26 +75,15 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       try {
         await em.flush();
       } catch (err) {
-        if (isUniqueViolation(err))
-          throw new AppError('EMAIL_ALREADY_EXISTS', 'An account with this email already exists.');
+        if (isUniqueViolation(err)) throw taken();
         throw err;
       }
       return user;
     },
 
-    async find(userId: string) {
-      return db.em.findOne(User, { id: userId });
-    },
+    get: (userId: string) => users().get(userId),
 
-    async get(userId: string) {
-      const user = await accounts.find(userId);
-      if (!user) throw new AppError('USER_NOT_FOUND', 'No such user.');
-      return user;
-    },
-
-    async findByEmail(email: string) {
-      return db.em.findOne(User, { email: email.toLowerCase() });
-    },
+    findByEmail: (email: string) => users().findByEmail(email),
 
     async login(email: string, password: string) {
       const user = await accounts.findByEmail(email);
@@ -101,8 +95,15 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       const refreshJti = randomUUID();
       const now = new Date();
       await db.all(
-        `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at) values (?, ?, ?, null, ?, ?)`,
-        [sid, user.id, refreshJti, db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000), db.time(now)],
+        `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at)
+         values (:sid, :userId, :refreshJti, null, :expiresAt, :now)`,
+        {
+          sid,
+          userId: user.id,
+          refreshJti,
+          expiresAt: db.time(now.getTime() + config.refreshTokenTtlSeconds * 1000),
+          now: db.time(now),
+        },
       );
       return { ...(await issue(user, sid, refreshJti)), user };
     },
@@ -112,8 +113,9 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       const next = randomUUID();
       const now = db.time(new Date());
       const [row] = await db.all<{ user_id: string }>(
-        `update ${sessions} set refresh_jti = ? where id = ? and user_id = ? and refresh_jti = ? and revoked_at is null and expires_at > ? returning user_id`,
-        [next, sid, userId, jti, now],
+        `update ${sessions} set refresh_jti = :next where id = :sid and user_id = :userId and refresh_jti = :jti
+         and revoked_at is null and expires_at > :now returning user_id`,
+        { next, sid, userId, jti, now },
       );
       if (!row) {
         await accounts.revoke(sid);
@@ -139,28 +141,25 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       return row ? { active: true, role: row.role } : { active: false };
     },
 
-    async list(filter: { email?: string }, offset: number, limit: number) {
-      // A substring match in which `%` and `_` (common in emails) stand for themselves.
-      const needle = filter.email?.toLowerCase().replace(/[!%_]/g, '!$&');
-      const where = needle ? { [raw((alias: string) => `${alias}.email like ? escape '!'`, [`%${needle}%`])]: [] } : {};
-      const [items, total] = await db.em.findAndCount(User, where, {
-        orderBy: { createdAt: 'asc', id: 'asc' },
-        offset,
-        limit,
-      });
-      return { items, total };
-    },
+    list: (filter: { email?: string }, offset: number, limit: number) => users().list(filter, offset, limit),
 
-    async update(userId: string, patch: { role?: Role; isFlagged?: boolean }) {
-      const em = db.em;
-      const user = await em.findOne(User, { id: userId });
-      if (!user) throw new AppError('USER_NOT_FOUND', 'No such user.');
-      if (patch.role !== undefined) user.role = patch.role;
-      if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
-      user.updatedAt = new Date();
-      await em.flush();
-      return user;
-    },
+    /**
+     * A demotion locks every admin first and counts them under the lock, so that two admins
+     * demoting each other at the same moment cannot both succeed and leave none.
+     */
+    update: (userId: string, patch: { role?: Role; isFlagged?: boolean }) =>
+      db.em.transactional(async (em) => {
+        const repo = users(em);
+        const admins = patch.role && patch.role !== 'admin' ? await repo.lockAdmins() : [];
+        const user = await repo.get(userId);
+        if (user.role === 'admin' && patch.role && patch.role !== 'admin' && admins.length < 2) {
+          throw new AppError('FORBIDDEN', 'The last admin cannot be demoted.');
+        }
+        if (patch.role !== undefined) user.role = patch.role;
+        if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
+        user.updatedAt = new Date();
+        return user;
+      }),
 
     /** Creates the account if its email is free; used for ADMIN_EMAIL and demo users. */
     async ensure(input: { email: string; phone: string; password: string; fullName?: string; role: Role }) {

@@ -37,8 +37,18 @@ export function createLedger(db: Database, { once }: Idempotency) {
     const id = uuidv7();
     const balance = after.credit_balance + after.frozen_credits;
     await db.all(
-      `insert into ${ledger} (id, user_id, type, amount, balance_after, reference_id, idempotency_key, created_at) values (?, ?, ?, ?, ?, ?, ?, ?)`,
-      [id, entry.userId, entry.type, entry.amount, balance, entry.referenceId ?? null, entry.key, db.time(new Date())],
+      `insert into ${ledger} (id, user_id, type, amount, balance_after, reference_id, idempotency_key, created_at)
+       values (:id, :userId, :type, :amount, :balance, :referenceId, :key, :now)`,
+      {
+        id,
+        userId: entry.userId,
+        type: entry.type,
+        amount: entry.amount,
+        balance,
+        referenceId: entry.referenceId ?? null,
+        key: entry.key,
+        now: db.time(new Date()),
+      },
       trx,
     );
     return { transactionId: id, userId: entry.userId, amount: entry.amount, balance: after.credit_balance };
@@ -51,8 +61,9 @@ export function createLedger(db: Database, { once }: Idempotency) {
     column: 'credit_balance' | 'frozen_credits' = 'credit_balance',
   ): Promise<LedgerResult> {
     const [after] = await db.all<Balances>(
-      `update ${users} set ${column} = ${column} + ?, updated_at = ? where id = ? and ${column} + ? >= 0 returning credit_balance, frozen_credits`,
-      [entry.amount, db.time(new Date()), entry.userId, entry.amount],
+      `update ${users} set ${column} = ${column} + :amount, updated_at = :now
+       where id = :userId and ${column} + :amount >= 0 returning credit_balance, frozen_credits`,
+      { amount: entry.amount, now: db.time(new Date()), userId: entry.userId },
       trx,
     );
     if (!after) return missingUser(entry.userId, trx);
@@ -76,8 +87,10 @@ export function createLedger(db: Database, { once }: Idempotency) {
 
   async function shift(trx: Knex.Transaction, userId: string, toFrozen: number): Promise<Balances> {
     const [after] = await db.all<Balances>(
-      `update ${users} set credit_balance = credit_balance - ?, frozen_credits = frozen_credits + ?, updated_at = ? where id = ? and credit_balance - ? >= 0 and frozen_credits + ? >= 0 returning credit_balance, frozen_credits`,
-      [toFrozen, toFrozen, db.time(new Date()), userId, toFrozen, toFrozen],
+      `update ${users} set credit_balance = credit_balance - :toFrozen, frozen_credits = frozen_credits + :toFrozen,
+       updated_at = :now where id = :userId and credit_balance - :toFrozen >= 0 and frozen_credits + :toFrozen >= 0
+       returning credit_balance, frozen_credits`,
+      { toFrozen, now: db.time(new Date()), userId },
       trx,
     );
     if (!after) throw new Error(`credit shift for ${userId} lost its row lock`);

@@ -93,8 +93,8 @@ export function createOtp(
   async function failUnsent(trx: Knex.Transaction, c: Challenge): Promise<Outcome | undefined> {
     const now = db.time(clock.now());
     const [row] = await db.all<{ failures: number }>(
-      `insert into ${challenges} (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (?, ?, ?, ?, null, null, ?, 1, null, ?, ?) on conflict (user_id, purpose, reference_id) do nothing returning failures`,
-      [randomUUID(), c.userId, c.purpose, c.referenceId, now, now, now],
+      `insert into ${challenges} (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (:id, :userId, :purpose, :referenceId, null, null, :now, 1, null, :now, :now) on conflict (user_id, purpose, reference_id) do nothing returning failures`,
+      { id: randomUUID(), userId: c.userId, purpose: c.purpose, referenceId: c.referenceId, now },
       trx,
     );
     return row ? counted(row.failures) : undefined;
@@ -130,8 +130,8 @@ export function createOtp(
     if (!isRight(row, c, code, approval)) return fail(trx, row.id);
     const now = db.time(clock.now());
     const [ok] = await db.all(
-      `update ${challenges} set verified_at = coalesce(verified_at, ?), code_hash = coalesce(code_hash, ?), updated_at = ? where id = ? and failures < ? returning id`,
-      [now, hasher.hash(c, code), now, row.id, MAX_FAILURES],
+      `update ${challenges} set verified_at = coalesce(verified_at, :now), code_hash = coalesce(code_hash, :codeHash), updated_at = :now where id = :id and failures < :max returning id`,
+      { now, codeHash: hasher.hash(c, code), id: row.id, max: MAX_FAILURES },
       trx,
     );
     return ok ? { verified: true } : refuse('OTP_MAX_RETRIES', EXHAUSTED);
@@ -159,18 +159,17 @@ export function createOtp(
         const { code, codeHash } = provider.issue(a);
         // Re-sending replaces the code and its expiry but keeps the failure count.
         const [stored] = await db.all<{ id: string }>(
-          `insert into ${challenges} as c (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (?, ?, ?, ?, ?, null, ?, 0, null, ?, ?) on conflict (user_id, purpose, reference_id) do update set code_hash = excluded.code_hash, provider_sid = null, expires_at = excluded.expires_at, verified_at = null, updated_at = excluded.updated_at where c.failures < ? returning id`,
-          [
-            randomUUID(),
-            a.userId,
-            a.purpose,
-            a.referenceId,
+          `insert into ${challenges} as c (id, user_id, purpose, reference_id, code_hash, provider_sid, expires_at, failures, verified_at, created_at, updated_at) values (:id, :userId, :purpose, :referenceId, :codeHash, null, :expiresAt, 0, null, :now, :now) on conflict (user_id, purpose, reference_id) do update set code_hash = excluded.code_hash, provider_sid = null, expires_at = excluded.expires_at, verified_at = null, updated_at = excluded.updated_at where c.failures < :max returning id`,
+          {
+            id: randomUUID(),
+            userId: a.userId,
+            purpose: a.purpose,
+            referenceId: a.referenceId,
             codeHash,
-            db.time(expiresAt),
-            db.time(now),
-            db.time(now),
-            MAX_FAILURES,
-          ],
+            expiresAt: db.time(expiresAt),
+            now: db.time(now),
+            max: MAX_FAILURES,
+          },
           trx,
         );
         if (!stored) throw new AppError('OTP_MAX_RETRIES', EXHAUSTED);

@@ -1,4 +1,5 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
+import { UserRepository } from './user.repository.js';
 
 export const ROLES = ['customer', 'staff', 'admin'] as const;
 export const LEDGER_TYPES = [
@@ -15,6 +16,8 @@ export type LedgerType = (typeof LEDGER_TYPES)[number];
 export const User = defineEntity({
   name: 'User',
   tableName: 'users',
+  repository: () => UserRepository,
+  checks: [{ name: 'users_credits_not_negative', expression: 'credit_balance >= 0 AND frozen_credits >= 0' }],
   properties: {
     id: p.uuid().primary(),
     email: p.string().length(254).unique(),
@@ -37,9 +40,11 @@ export type User = InferEntity<typeof User>;
 export const CreditTransaction = defineEntity({
   name: 'CreditTransaction',
   tableName: 'credit_transactions',
+  // A user's ledger reads newest first.
+  indexes: [{ name: 'credit_transactions_user_created_idx', properties: ['userId', 'createdAt'] }],
   properties: {
     id: p.uuid().primary(),
-    userId: p.uuid().index(),
+    userId: p.uuid(),
     type: p.enum(LEDGER_TYPES as unknown as string[]),
     amount: p.integer(),
     balanceAfter: p.integer(),
@@ -68,7 +73,7 @@ export const Session = defineEntity({
 export const OtpChallenge = defineEntity({
   name: 'OtpChallenge',
   tableName: 'otp_challenges',
-  uniques: [{ properties: ['userId', 'purpose', 'referenceId'] }],
+  uniques: [{ name: 'otp_challenges_user_purpose_ref_uq', properties: ['userId', 'purpose', 'referenceId'] }],
   properties: {
     id: p.uuid().primary(),
     userId: p.uuid(),

@@ -128,11 +128,15 @@ export function userRoutes(accounts: Accounts, tokens: TokenService, config: Con
     '/api/admin/users/:user_id',
     {
       summary: 'Change a user’s role or risk flag',
+      description:
+        'There is always at least one admin: an admin cannot remove their own admin role, and the last admin ' +
+        'cannot be demoted, also when two admins demote each other at the same moment (one of them wins); ' +
+        'both answer 403 FORBIDDEN.',
       access: ['admin'],
       params: s.userIdParams,
       body: s.adminUserPatch,
       response: s.userView,
-      errors: ['INVALID_UUID', 'USER_NOT_FOUND'],
+      errors: ['INVALID_UUID', 'USER_NOT_FOUND', 'FORBIDDEN'],
     },
     async ({ params, body, principal }) => {
       if (params.user_id === principal.userId && body.role && body.role !== 'admin') {
