@@ -40,7 +40,7 @@ for (const kind of DATABASES) {
     localPort(app).holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds });
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
-    test(`[${kind}/${adapter}] a 1 s hold is free for another user right after it ends, before any sweep`, async (t) => {
+    test.serial(`[${kind}/${adapter}] a 1 s hold is free for another user right after it ends, before any sweep`, async (t) => {
       const port = make(quiet);
       const e = await eventOf(quiet, 1);
       const seatId = e.seats[0].seat_id;

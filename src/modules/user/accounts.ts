@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import argon2 from 'argon2';
 import type { Role, TokenService } from '../../kernel/auth.js';
+import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { AppError } from '../../kernel/errors.js';
 import type { Database } from '../../kernel/persistence.js';
@@ -26,7 +27,7 @@ const isUniqueViolation = (err: unknown) =>
   (err.name === 'UniqueConstraintViolationException' || /UNIQUE|unique constraint/i.test(err.message));
 
 /** Accounts, password checks and login sessions. */
-export function createAccounts(db: Database, config: Config, tokens: TokenService) {
+export function createAccounts(db: Database, config: Config, tokens: TokenService, clock: Clock) {
   const hashOptions = { type: argon2.argon2id as 2, ...config.passwordHash };
   // Spent on unknown emails too, so that a login's timing does not tell whether the email exists.
   const decoy = argon2.hash(randomUUID(), hashOptions);
@@ -58,7 +59,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       // Spares the password hash for a taken email; the unique key still decides a race.
       if (await users().exists(input.email)) throw taken();
       const em = db.em.fork();
-      const now = new Date();
+      const now = new Date(clock.now());
       const user = em.create(User, {
         id: randomUUID(),
         email: input.email.toLowerCase(),
@@ -93,7 +94,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       if (!user || !ok) throw new AppError('UNAUTHORIZED', 'The email or password is wrong.');
       const sid = randomUUID();
       const refreshJti = randomUUID();
-      const now = new Date();
+      const now = new Date(clock.now());
       await db.all(
         `insert into ${sessions} (id, user_id, refresh_jti, revoked_at, expires_at, created_at)
          values (:sid, :userId, :refreshJti, null, :expiresAt, :now)`,
@@ -111,7 +112,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
     /** Rotates the refresh token; a rotated-out token used again ends the whole session (theft). */
     async refresh(sid: string, userId: string, jti: string) {
       const next = randomUUID();
-      const now = db.time(new Date());
+      const now = db.time(new Date(clock.now()));
       const [row] = await db.all<{ user_id: string }>(
         `update ${sessions} set refresh_jti = :next where id = :sid and user_id = :userId and refresh_jti = :jti
          and revoked_at is null and expires_at > :now returning user_id`,
@@ -128,7 +129,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
     async revoke(sid: string) {
       await db.all(`update ${sessions} set revoked_at = ? where id = ? and revoked_at is null`, [
-        db.time(new Date()),
+        db.time(new Date(clock.now())),
         sid,
       ]);
     },
@@ -157,7 +158,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
         }
         if (patch.role !== undefined) user.role = patch.role;
         if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
-        user.updatedAt = new Date();
+        user.updatedAt = new Date(clock.now());
         return user;
       }),
 

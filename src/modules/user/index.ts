@@ -34,7 +34,7 @@ export const userModule = defineModule({
   settings: userSettings,
   async start({ config, db, log, clock, idempotency, outbox }) {
     const tokens = createTokenService(config, clock);
-    const accounts = createAccounts(db, config, tokens);
+    const accounts = createAccounts(db, config, tokens, clock);
     const ledger = createLedger(db, idempotency);
     const otp = createOtp(db, config, log, idempotency, outbox, clock);
     const payments = createPayments(db, createProvider(config, log), ledger, log);
