@@ -140,6 +140,11 @@ function combine(declarations: { name: string; settings?: SettingsDeclaration }[
   const variables: Record<string, string> = {};
   for (const { name, settings } of declarations) {
     if (!settings) continue;
+    // A variable or a production rule for a key the module does not declare would go unread, or
+    // replace another owner's rule (the kernel's JWT_SECRET in production, say).
+    for (const key of [...Object.keys(settings.env), ...Object.keys(settings.production ?? {})]) {
+      if (!(key in settings.keys)) throw new Error(`Module "${name}" names "${key}" but does not declare it`);
+    }
     for (const [key, schema] of Object.entries(settings.keys)) {
       const variable = settings.env[key];
       if (key in kernelKeys) throw new Error(`Module "${name}" declares the kernel setting "${key}"`);

@@ -36,7 +36,9 @@ const STATUS = new Map<string, { status: number; owner: string }>(
  * different statuses is a programming error, named at load time.
  */
 export function registerErrorCodes(owner: string, codes: Record<string, number>) {
-  for (const [code, status] of Object.entries(codes)) {
+  const entries = Object.entries(codes);
+  // All checked before any is added: a refused module leaves nothing in the table.
+  for (const [code, status] of entries) {
     const known = STATUS.get(code);
     if (known && known.status !== status) {
       throw new Error(
@@ -46,8 +48,8 @@ export function registerErrorCodes(owner: string, codes: Record<string, number>)
     if (!Number.isInteger(status) || status < 400 || status > 599) {
       throw new Error(`Module "${owner}" declares ${code} with status ${status}, not a 4xx or 5xx`);
     }
-    if (!known) STATUS.set(code, { status, owner });
   }
+  for (const [code, status] of entries) if (!STATUS.has(code)) STATUS.set(code, { status, owner });
 }
 
 export const statusOf = (code: ErrorCode): number => STATUS.get(code)?.status ?? 500;
