@@ -40,29 +40,32 @@ for (const kind of DATABASES) {
     localPort(app).holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds });
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
-    test.serial(`[${kind}/${adapter}] a 1 s hold is free for another user right after it ends, before any sweep`, async (t) => {
-      const port = make(quiet);
-      const e = await eventOf(quiet, 1);
-      const seatId = e.seats[0].seat_id;
-      const first = await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 1 });
-      const second = { userId: randomUUID(), orderId: randomUUID() };
-      await rejects(t, port.holdSeat({ seatId, ...second, ttlSeconds: 60 }), 'SEAT_UNAVAILABLE');
-      quietClock.advance(Date.parse(first.heldUntil) - quietClock.now());
-      // The row still says HELD by the first user; nobody swept it.
-      t.like(await seatRow(quiet, seatId), { status: 'HELD', held_by_user_id: first.userId });
-      const map = await quiet.request('GET', `/api/events/${e.eventId}`);
-      t.is(map.body.data.seats[0].status, 'AVAILABLE');
-      t.is(map.body.data.available_seats, 1);
-      const taken = await port.holdSeat({ seatId, ...second, ttlSeconds: 60 });
-      t.like(taken, { seatId, ...second });
-      t.like(await seatRow(quiet, seatId), {
-        status: 'HELD',
-        held_by_user_id: second.userId,
-        hold_order_id: second.orderId,
-        held_until: Date.parse(taken.heldUntil),
-      });
-      t.like(await port.getSeat({ seatId }), { status: 'HELD', heldByUserId: second.userId });
-    });
+    test.serial(
+      `[${kind}/${adapter}] a hold is free for another user right after it ends, before any sweep`,
+      async (t) => {
+        const port = make(quiet);
+        const e = await eventOf(quiet, 1);
+        const seatId = e.seats[0].seat_id;
+        const first = await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 30 });
+        const second = { userId: randomUUID(), orderId: randomUUID() };
+        await rejects(t, port.holdSeat({ seatId, ...second, ttlSeconds: 3600 }), 'SEAT_UNAVAILABLE');
+        quietClock.advance(Date.parse(first.heldUntil) - quietClock.now());
+        // The row still says HELD by the first user; nobody swept it.
+        t.like(await seatRow(quiet, seatId), { status: 'HELD', held_by_user_id: first.userId });
+        const map = await quiet.request('GET', `/api/events/${e.eventId}`);
+        t.is(map.body.data.seats[0].status, 'AVAILABLE');
+        t.is(map.body.data.available_seats, 1);
+        const taken = await port.holdSeat({ seatId, ...second, ttlSeconds: 3600 });
+        t.like(taken, { seatId, ...second });
+        t.like(await seatRow(quiet, seatId), {
+          status: 'HELD',
+          held_by_user_id: second.userId,
+          hold_order_id: second.orderId,
+          held_until: Date.parse(taken.heldUntil),
+        });
+        t.like(await port.getSeat({ seatId }), { status: 'HELD', heldByUserId: second.userId });
+      },
+    );
   }
 
   test.serial(`[${kind}] sweeps running at once clear each expired hold exactly once`, async (t) => {
@@ -71,9 +74,9 @@ for (const kind of DATABASES) {
     const seats = e.seats.map((s) => s.seat_id);
     const expiring = seats.slice(0, 20);
     const live = seats.slice(20);
-    await Promise.all(expiring.map((s) => hold(quiet, s, 1)));
+    await Promise.all(expiring.map((s) => hold(quiet, s, 30)));
     const liveHolds = await Promise.all(live.map((s) => hold(quiet, s, 300)));
-    quietClock.advance(1000);
+    quietClock.advance(30_000);
     // Four sweepers, as four processes would run them, each its own instance on the database.
     const swept = await Promise.all(Array.from({ length: 4 }, () => createSeats(db, quiet.kernel.clock).sweep()));
     t.is(
@@ -92,11 +95,11 @@ for (const kind of DATABASES) {
     const e = await eventOf(sweeping, 6);
     const seats = e.seats.map((s) => s.seat_id);
     const before = await metric(sweeping, 'event_holds_expired_total');
-    const expiring = await Promise.all(seats.slice(0, 3).map((s) => hold(sweeping, s, 1)));
+    const expiring = await Promise.all(seats.slice(0, 3).map((s) => hold(sweeping, s, 30)));
     const live = await Promise.all(seats.slice(3, 5).map((s) => hold(sweeping, s, 300)));
     t.like(await seatRow(sweeping, expiring[0].seatId), { status: 'HELD' });
 
-    sweepingClock.advance(1000);
+    sweepingClock.advance(30_000);
     const cleared = await until(async () => {
       const rows = await Promise.all(expiring.map((h) => seatRow(sweeping, h.seatId)));
       return rows.every((r) => r?.status === 'AVAILABLE');

@@ -167,8 +167,8 @@ for (const kind of DATABASES) {
         const port = make(app);
         const e = await small();
         const seatId = e.seats[1].seat_id;
-        const first = await hold(port, seatId, 1);
-        clock.advance(1000);
+        const first = await hold(port, seatId, 30);
+        clock.advance(30_000);
         t.like(await port.getSeat({ seatId }), { status: 'AVAILABLE', heldByUserId: null, holdOrderId: null });
         await rejects(
           t,
@@ -265,8 +265,8 @@ for (const kind of DATABASES) {
           'SEAT_NOT_FOUND',
         );
         // A hold past its TTL cannot be confirmed, even though no sweep has run.
-        const late = await hold(port, a3, 1);
-        clock.advance(1000);
+        const late = await hold(port, a3, 30);
+        clock.advance(30_000);
         await rejects(
           t,
           port.confirmSeat({ seatId: a3, orderId: late.orderId, userId: late.userId, pricePaid: 14950 }),

@@ -151,6 +151,9 @@ const READS: Record<string, [Record<string, string>, keyof Config]> = {
   CORS_ORIGINS: [{ CORS_ORIGINS: 'https://a.example' }, 'corsOrigins'],
   LOG_LEVEL: [{ LOG_LEVEL: 'warn' }, 'logLevel'],
   SHUTDOWN_TIMEOUT_MS: [{ SHUTDOWN_TIMEOUT_MS: '500' }, 'shutdownTimeoutMs'],
+  INTERNAL_TIMEOUT_MS: [{ INTERNAL_TIMEOUT_MS: '1234' }, 'internalTimeoutMs'],
+  JOB_LEASE_MS: [{ JOB_LEASE_MS: '4321' }, 'jobLeaseMs'],
+  FAULT_INJECTION: [{ FAULT_INJECTION: 'user.debit=error' }, 'faultInjection'],
 };
 for (const name of ['USER', 'ORDER', 'EVENT', 'ORCHESTRATOR']) {
   READS[`${name}_PORT`] = [{ [`${name}_PORT`]: '6100' }, 'modulePorts'];
