@@ -1,9 +1,8 @@
 import test from 'ava';
 import { rowLabel } from '../../src/modules/event/event.seed.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { isInvalid } from '../helpers/assert.js';
-import { createVenue, eventBody, eventRowCounts, eventSql } from '../helpers/events.js';
-import { adminLogin, type TestUser } from '../helpers/users.js';
+import { eventBody, eventRowCounts, eventSql, sharedAppWithVenue } from '../helpers/events.js';
 
 /**
  * The largest event there may be: 50,000 seats, created with the event in one transaction. The
@@ -21,19 +20,12 @@ const bigMap = (extra = 0) => ({
 });
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  let venueId: string;
-  const app = sharedApp(kind, {
-    ready: async (a) => {
-      admin = await adminLogin(a);
-      venueId = (await createVenue(a, admin)).venue_id;
-    },
-  });
+  const { app, admin, venue } = sharedAppWithVenue(kind);
   const name = (s: string) => `[${kind}] ${s}`;
   const tiers = { CAT1: 350, CAT2: 250, CAT3: 150 };
 
   test.serial(name('an event of 50,000 seats is created with every seat, in one request'), async (t) => {
-    const body = eventBody(venueId, { name: 'Stadium night', pricing_tiers: tiers, seat_map: bigMap() });
+    const body = eventBody(venue(), { name: 'Stadium night', pricing_tiers: tiers, seat_map: bigMap() });
     const size = Buffer.byteLength(JSON.stringify(body));
     t.true(size < 64 * 1024, `the body is ${size} bytes`);
     const before = await eventRowCounts(app);
@@ -95,7 +87,7 @@ for (const kind of DATABASES) {
     const before = await eventRowCounts(app);
     const res = await app.request('POST', '/api/admin/events', {
       token: admin.token,
-      body: eventBody(venueId, { pricing_tiers: tiers, seat_map: bigMap(1) }),
+      body: eventBody(venue(), { pricing_tiers: tiers, seat_map: bigMap(1) }),
     });
     isInvalid(t, res, 'seat_map.rows');
     t.deepEqual(await eventRowCounts(app), before);

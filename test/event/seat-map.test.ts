@@ -1,8 +1,7 @@
 import test from 'ava';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES } from '../helpers/app.js';
 import { isInvalid } from '../helpers/assert.js';
-import { createVenue, eventBody, eventRowCounts } from '../helpers/events.js';
-import { adminLogin, type TestUser } from '../helpers/users.js';
+import { eventBody, eventRowCounts, sharedAppWithVenue } from '../helpers/events.js';
 
 const A = { row_number: 'A', seats: 5, category: 'CAT1' };
 const B = { row_number: 'B', seats: 5, category: 'CAT2' };
@@ -31,14 +30,7 @@ const MALFORMED: [unknown[], string[]][] = [
 ];
 
 for (const kind of DATABASES) {
-  let admin: TestUser;
-  let venueId: string;
-  const app = sharedApp(kind, {
-    ready: async (a) => {
-      admin = await adminLogin(a);
-      venueId = (await createVenue(a, admin)).venue_id;
-    },
-  });
+  const { app, admin, venue } = sharedAppWithVenue(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 
   // Serial: it counts every row of the module, which the other test changes.
@@ -49,7 +41,7 @@ for (const kind of DATABASES) {
       for (const [rows, fields] of MALFORMED) {
         const res = await app.request('POST', '/api/admin/events', {
           token: admin.token,
-          body: eventBody(venueId, { seat_map: { rows } }),
+          body: eventBody(venue(), { seat_map: { rows } }),
         });
         const shown = `${JSON.stringify(rows)} → ${JSON.stringify(res.body)}`;
         isInvalid(t, res, fields[0]);
@@ -62,7 +54,7 @@ for (const kind of DATABASES) {
   test(name('a well-formed row list still creates the event'), async (t) => {
     const res = await app.request('POST', '/api/admin/events', {
       token: admin.token,
-      body: eventBody(venueId, { seat_map: { rows: [A, B, { ...A, row_number: 'C' }] } }),
+      body: eventBody(venue(), { seat_map: { rows: [A, B, { ...A, row_number: 'C' }] } }),
     });
     t.is(res.status, 201, JSON.stringify(res.body));
     t.is(res.body.data.total_seats, 15);

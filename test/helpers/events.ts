@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createHttpPort } from '../../src/kernel/ports.js';
 import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
-import type { TestApp } from './app.js';
+import { type DbKind, late, sharedApp, type TestApp } from './app.js';
 import { rowCounts } from './assert.js';
-import { newUser, type TestUser } from './users.js';
+import { adaptersOf } from './ports.js';
+import { adminLogin, newUser, type TestUser } from './users.js';
 
 export interface SeatMapRow {
   row_number: string;
@@ -35,16 +35,7 @@ export const DAY = 24 * HOUR;
 export const fromNow = (ms: number) => new Date(Date.now() + ms).toISOString();
 
 /** The event port's two adapters: in-process, and HTTP against the app's internal routes. */
-export const ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get('event'),
-  http: (app: TestApp) =>
-    createHttpPort<EventPort>(
-      eventPortDefinition,
-      app.url,
-      app.kernel.config.serviceToken,
-      app.kernel.config.internalTimeoutMs,
-    ),
-};
+export const ADAPTERS = adaptersOf('event', eventPortDefinition);
 
 export const localPort = ADAPTERS.local;
 
@@ -67,6 +58,19 @@ export async function createVenue(
 }
 
 /** A valid event body; a fresh venue must be passed in. */
+/** One app for the file on one database, with its admin and a venue made before the tests. */
+export function sharedAppWithVenue(kind: DbKind) {
+  let admin: TestUser | undefined;
+  let venueId: string | undefined;
+  const app = sharedApp(kind, {
+    ready: async (a) => {
+      admin = await adminLogin(a);
+      venueId = (await createVenue(a, admin)).venue_id;
+    },
+  });
+  return { app, admin: late(() => admin, 'the admin'), venue: () => venueId as string };
+}
+
 export const eventBody = (venueId: string, extra: Record<string, unknown> = {}) => ({
   name: `Event ${randomUUID().slice(0, 8)}`,
   venue_id: venueId,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../src/kernel/clock.js';
-import { createHttpPort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
 import { rowCounts } from './assert.js';
+import { adaptersOf } from './ports.js';
 
 export interface TestUser {
   userId: string;
@@ -49,16 +49,7 @@ export async function grant(app: TestApp, admin: TestUser, userId: string, amoun
 }
 
 /** The user port's two adapters: in-process, and HTTP against the app's internal routes. */
-export const USER_ADAPTERS = {
-  local: (app: TestApp) => app.kernel.ports.get('user'),
-  http: (app: TestApp) =>
-    createHttpPort<UserPort>(
-      userPortDefinition,
-      app.url,
-      app.kernel.config.serviceToken,
-      app.kernel.config.internalTimeoutMs,
-    ),
-};
+export const USER_ADAPTERS = adaptersOf('user', userPortDefinition);
 
 /** One app for the file on one database, and its admin, logged in once before the tests. */
 export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {}, clock?: Clock) {
