@@ -6,7 +6,7 @@ import { sources } from './helpers/sources.js';
 
 /**
  * A suite that cannot run here (no PostgreSQL, no Chromium) is skipped with its reason and
- * counted as skipped (TESTING.md, "A fresh machine"): a placeholder that passes would count a
+ * counted as skipped: a placeholder that passes would count a
  * test that never ran as a passed one.
  */
 

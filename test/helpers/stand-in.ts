@@ -10,7 +10,7 @@ export interface Reply {
 }
 
 /**
- * A local HTTP server standing in for an external provider at its network edge (TESTING.md),
+ * A local HTTP server standing in for an external provider at its network edge,
  * closed when the test ends. `handle` gets each request with its body as text. Returns its URL.
  */
 export async function standIn(
