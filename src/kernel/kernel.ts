@@ -7,16 +7,15 @@ import { docsRouter } from './docs.js';
 import { AppError } from './errors.js';
 import { createFaults } from './faults.js';
 import { healthRouter } from './health.js';
-import { createIdempotency } from './idempotency.js';
 import { createScheduler, type Scheduler } from './jobs.js';
+import { selectModules, startModules } from './loader.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { correlationId, errors, jsonBody, requestLog, security } from './middleware.js';
-import type { ModuleDefinition, ModuleInstance } from './module.js';
+import type { ModuleDefinition } from './module.js';
 import { buildOpenApi } from './openapi.js';
-import { createOutbox } from './outbox.js';
-import { type Database, openDatabase } from './persistence.js';
-import { createPortRouter, type PortImpl } from './ports.js';
+import type { Database } from './persistence.js';
+import { createPortRouter } from './ports.js';
 import { createPortRegistry, type PortName, type PortRegistry } from './registry.js';
 
 export interface KernelOptions {
@@ -50,17 +49,6 @@ export interface Kernel {
   stop(): Promise<void>;
 }
 
-export function selectModules(all: ModuleDefinition[], selection: string): ModuleDefinition[] {
-  if (selection === 'all') return all;
-  const names = selection.split(',').map((s) => s.trim());
-  for (const name of names) {
-    if (!all.some((m) => m.name === name)) {
-      throw new Error(`Unknown module "${name}" in MODULES; known modules: ${all.map((m) => m.name).join(', ')}`);
-    }
-  }
-  return all.filter((m) => names.includes(m.name));
-}
-
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const { config, modules } = options;
   const log = options.log ?? createLogger(config.logLevel);
@@ -70,50 +58,11 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const faults = createFaults(config.faultInjection, log);
   const ports = createPortRegistry({ all: modules, loaded, config, faults });
   const jobs = createScheduler({ log, clock, leaseMs: config.jobLeaseMs });
-  const databases = new Map<string, Database>();
-  const instances = new Map<string, ModuleInstance>();
   const metrics = createMetrics();
 
   for (const def of loaded) ports.checkRequires(def.name, def.requires ?? []);
   if (options.sessions) ports.checkRequires('kernel', [options.sessions.port]);
-  try {
-    for (const def of loaded) {
-      const db = await openDatabase({ module: def.name, entities: def.entities, migrations: def.migrations, config });
-      databases.set(def.name, db);
-      const outbox = createOutbox(db, {
-        clock,
-        log: log.child({ module: def.name }),
-        secret: config.jwtSecret,
-        intervalMs: config.sweepIntervalMs,
-        kick: () => void jobs.run(def.name, 'outbox'),
-      });
-      const idempotency = createIdempotency(db, clock);
-      const instance = await def.start({
-        config,
-        db,
-        log: log.child({ module: def.name }),
-        ports: ports.forModule(def),
-        metrics: metrics.registry,
-        clock,
-        idempotency,
-        outbox,
-        faults,
-      });
-      instances.set(def.name, instance);
-      if (instance.port) ports.serve(def, instance.port as PortImpl);
-      // A minute at the default sweep interval; the retention itself is a day.
-      const purge = {
-        name: 'idempotency-purge',
-        intervalMs: config.sweepIntervalMs * 60,
-        leased: true,
-        run: idempotency.purge,
-      };
-      for (const job of [outbox.job, purge, ...(instance.jobs ?? [])]) jobs.add(def.name, db, job);
-    }
-  } catch (err) {
-    await Promise.allSettled([...databases.values()].map((db) => db.close()));
-    throw err;
-  }
+  const { databases, instances } = await startModules(loaded, { config, log, clock, ports, jobs, faults, metrics });
 
   const apiRouters = [...instances.values()].flatMap((i) => i.routers);
   const info = options.info ?? { title: 'TicketRemaster API', version: '0.1.0', description: '' };
