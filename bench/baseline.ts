@@ -79,7 +79,10 @@ function sqlite(): Sql {
   const why = db.prepare(whySql(T));
   return {
     time: (ms) => ms,
-    hold: async (params) => hold.get(...params) as HoldRow | undefined,
+    // all(), not get(): SQLite runs its WAL hook (the autocheckpoint) only when a statement steps to
+    // its end. get() stops at the returned row and commits on reset, so no checkpoint ever ran and
+    // the WAL grew by ~17 KB a hold, sparing the baseline work the kernel's executor (also all()) does.
+    hold: async (params) => hold.all(...params)[0] as HoldRow | undefined,
     why: async (seatId) => why.get(seatId) as WhyRow | undefined,
     close: async () => db.close(),
   };
