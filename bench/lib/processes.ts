@@ -80,7 +80,8 @@ export function startEventServer(db: BenchDb, logLevel: string, profile: boolean
   const nodeArgs: string[] = [];
   if (profile) {
     mkdirSync(PROFILE_DIR, { recursive: true });
-    // Node's default file names: tsx's loader thread writes a profile of its own beside the main thread's.
+    // Node's default file names: tsx's loader thread and each SQLite checkpointer thread write a
+    // profile of their own beside the main thread's (the largest file).
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`);
   }
   return start(
