@@ -24,7 +24,7 @@ async function within(ms: number, done: () => boolean | Promise<boolean>) {
 
 async function npmStart(t: ExecutionContext): Promise<{ server: Server; port: number }> {
   const port = await freePort();
-  const server = spawnServer({ PORT: String(port) }, 'npm');
+  const server = spawnServer({ PORT: String(port) }, { launch: 'npm' });
   t.teardown(() => server.cleanup());
   await waitForHealth(server, `http://127.0.0.1:${port}`);
   return { server, port };

@@ -5,6 +5,7 @@ import type { EntityManager, Knex } from '@mikro-orm/knex';
 import { Migrator } from '@mikro-orm/migrations';
 import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 import { bind, type Params } from './binds.js';
+import { BACKSTOP_AUTOCHECKPOINT_PAGES, startCheckpointer } from './checkpoint.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { requestScope } from './logger.js';
@@ -81,11 +82,13 @@ function ormOptions({ module, entities, migrations, config }: DatabaseOptions): 
     pool: {
       min: 1,
       max: 1,
-      // WAL lets readers run beside the writer; busy_timeout waits out another process's write lock.
+      // WAL lets readers run beside the writer; busy_timeout waits out another process's write lock;
+      // checkpoints are the checkpointer's job (checkpoint.ts), the connection's is the backstop.
       afterCreate: (conn: { pragma: (s: string) => unknown }, done: (err: Error | null, c: unknown) => void) => {
         conn.pragma('journal_mode = WAL');
         conn.pragma('synchronous = NORMAL');
         conn.pragma('busy_timeout = 5000');
+        conn.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
         done(null, conn);
       },
     },
@@ -115,6 +118,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     throw err;
   }
   const dialect: Dialect = orm.config.get('driver') === PostgreSqlDriver ? 'postgresql' : 'sqlite';
+  const checkpointer = dialect === 'sqlite' ? startCheckpointer(orm.config.get('dbName')) : undefined;
   const knex = (orm.em as EntityManager).getKnex();
   const schema = orm.config.get('schema');
   const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
@@ -166,6 +170,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
         return false;
       }
     },
-    close: () => orm.close(true),
+    async close() {
+      await checkpointer?.stop();
+      await orm.close(true);
+    },
   };
 }

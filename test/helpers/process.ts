@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,23 +26,41 @@ export interface Server {
   cleanup(): void;
 }
 
+export interface SpawnOptions {
+  /** The script to run (default `src/main.ts`). */
+  script?: string;
+  /** Node options before the script, after `--import tsx` (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
+  /** An existing data directory, left in place by `cleanup()` (default: a fresh one, removed). */
+  dataDir?: string;
+  /** Output appended to this file instead of a pipe: a process under load does not wait on a reader. */
+  logFile?: string;
+  /** `npm` starts it through `npm start`, in its own process group. */
+  launch?: 'node' | 'npm';
+}
+
 /**
- * Starts `src/main.ts` as its own process on a fresh SQLite directory and with only the given
- * environment (plus PATH), so that the caller's DATABASE_URL cannot leak in. `npm` starts it
- * through `npm start` instead, with npm leading its own process group as a terminal's job does,
- * so that a test can signal npm alone or the whole group (Ctrl-C).
+ * Starts `src/main.ts` (or `options.script`) as its own process, as `npm start` does, on a fresh
+ * SQLite directory and with only the given environment (plus PATH), so that the caller's
+ * DATABASE_URL cannot leak in. `launch: 'npm'` starts it through `npm start` instead, with npm
+ * leading its own process group as a terminal's job does, so that a test can signal npm alone
+ * or the whole group (Ctrl-C).
  */
-export function spawnServer(env: Record<string, string>, launch: 'node' | 'npm' = 'node'): Server {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tr-proc-'));
-  const [command, args] =
-    launch === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
-  const npmEnv = launch === 'npm' ? { HOME: process.env.HOME ?? tmpdir(), npm_config_update_notifier: 'false' } : {};
+export function spawnServer(env: Record<string, string>, options: SpawnOptions = {}): Server {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tr-proc-'));
+  const fd = options.logFile ? openSync(options.logFile, 'a') : undefined;
+  const npm = options.launch === 'npm';
+  const [command, args] = npm
+    ? ['npm', ['start']]
+    : [process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), options.script ?? 'src/main.ts']];
+  const npmEnv = npm ? { HOME: process.env.HOME ?? tmpdir(), npm_config_update_notifier: 'false' } : {};
   const child = spawn(command, args, {
     cwd: process.cwd(),
     env: { PATH: process.env.PATH ?? '', ...npmEnv, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: launch === 'npm',
+    stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
+    detached: npm,
   });
+  if (fd !== undefined) closeSync(fd);
   let output = '';
   child.stdout?.on('data', (d) => {
     output += d;
@@ -53,26 +71,36 @@ export function spawnServer(env: Record<string, string>, launch: 'node' | 'npm' 
   const exited = new Promise<number | string>((resolve) =>
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
+  const logFile = options.logFile;
   return {
     child,
     dataDir,
-    output: () => output,
+    output: () => (logFile ? readFileSync(logFile, 'utf8') : output),
     exited,
     cleanup() {
-      if (launch === 'npm') signalGroup(child, 'SIGKILL');
+      if (npm) signalGroup(child, 'SIGKILL');
       else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Polls GET /health until it answers 200, the process dies, or the time runs out. */
-export async function waitForHealth(server: Server, base: string, timeoutMs = 30_000) {
+/**
+ * Polls GET /health until it answers 200 (or whatever `ready` accepts), the process dies, or the
+ * time runs out; resolves with the last body.
+ */
+export async function waitForHealth(
+  server: Server,
+  base: string,
+  timeoutMs = 30_000,
+  ready: (status: number, body: unknown) => boolean = (status) => status === 200,
+) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (server.child.exitCode !== null) throw new Error(`server exited: ${server.output()}`);
     const res = await fetch(`${base}/health`).catch(() => undefined);
-    if (res?.status === 200) return res.json();
+    const body = await res?.json().catch(() => undefined);
+    if (res && ready(res.status, body)) return body;
     await sleep(100);
   }
   throw new Error(`no /health within ${timeoutMs} ms: ${server.output()}`);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../src/kernel/clock.js';
-import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
+import { userPortDefinition } from '../../src/modules/user/index.js';
 import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
 import { rowCounts } from './assert.js';
 import { adaptersOf } from './ports.js';

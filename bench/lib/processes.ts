@@ -1,0 +1,101 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, type Server, spawnServer, waitForHealth } from '../../test/helpers/process.js';
+import type { BenchDb } from './databases.js';
+import { JWT_SECRET, PROFILE_DIR, SERVICE_TOKEN, sleep } from './settings.js';
+
+export interface Child {
+  name: string;
+  base: string;
+  server: Server;
+}
+
+/** Every child still running, for the cleanup on an interruption. */
+export const live = new Set<Child>();
+
+const running = (s: Server) => s.child.exitCode === null && s.child.signalCode === null;
+
+function tail(text: string, lines = 30): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n') || '(no output)';
+}
+
+/**
+ * A child on a free port, its output in `<db.dir>/<name>.log` as under a process manager (the
+ * bench does not read a pipe while it loads the server). Ready once /health says the server's own
+ * database is connected: the event slice alone answers 503 all the same, because the user module
+ * (the session owner) it would reach is not running, and nothing the benchmark calls needs it.
+ */
+async function start(
+  db: BenchDb,
+  name: string,
+  env: (port: number) => Record<string, string>,
+  options: { script?: string; nodeArgs?: string[] } = {},
+): Promise<Child> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawnServer(
+    { ...db.env, ...env(port) },
+    { ...options, dataDir: db.dir, logFile: join(db.dir, `${name}.log`) },
+  );
+  const child = { name, base, server };
+  live.add(child);
+  void server.exited.then(() => live.delete(child));
+  const connected = (status: number, body: unknown) =>
+    status === 200 || (body as { checks?: { database?: string } } | undefined)?.checks?.database === 'connected';
+  try {
+    await waitForHealth(server, base, 60_000, connected);
+  } catch (err) {
+    await stopChild(child);
+    throw new Error(`${name} did not become healthy: ${tail((err as Error).message)}`);
+  }
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after 5 s. */
+export async function stopChild({ server }: Child): Promise<void> {
+  if (!running(server)) return;
+  server.child.kill('SIGTERM');
+  const killed = await Promise.race([server.exited.then(() => false), sleep(5000).then(() => true)]);
+  if (killed) {
+    server.cleanup();
+    await server.exited;
+  }
+}
+
+const serverEnv = { NODE_ENV: 'development', SEED_DEMO: 'false', JWT_SECRET, SERVICE_TOKEN };
+
+/** The whole app (user and event) with an admin account, to create the events through the API. */
+export const startSetupServer = (db: BenchDb, admin: { email: string; password: string }) =>
+  start(db, `${db.kind}-setup`, (port) => ({
+    ...serverEnv,
+    MODULES: 'user,event',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    ADMIN_EMAIL: admin.email,
+    ADMIN_PASSWORD: admin.password,
+  }));
+
+/** The event slice, as deployed on its own; with `profile`, a CPU profile lands in PROFILE_DIR. */
+export function startEventServer(db: BenchDb, logLevel: string, profile: boolean): Promise<Child> {
+  const nodeArgs: string[] = [];
+  if (profile) {
+    mkdirSync(PROFILE_DIR, { recursive: true });
+    // Node's default file names: tsx's loader thread and each SQLite checkpointer thread write a
+    // profile of their own beside the main thread's (the largest file).
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`);
+  }
+  return start(
+    db,
+    `${db.kind}-event-${logLevel}`,
+    (port) => ({ ...serverEnv, MODULES: 'event', EVENT_PORT: String(port), LOG_LEVEL: logLevel }),
+    { nodeArgs },
+  );
+}
+
+export const startBaseline = (db: BenchDb) =>
+  start(
+    db,
+    `${db.kind}-baseline`,
+    (port) => ({ BASELINE_PORT: String(port), SERVICE_TOKEN, DATABASE_URL: db.env.DATABASE_URL ?? '' }),
+    { script: 'bench/baseline.ts' },
+  );
