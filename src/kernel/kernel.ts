@@ -116,6 +116,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     internal.routes(),
     internal.allowedMethods(notAllowed),
     health.routes(),
+    health.allowedMethods(notAllowed),
     ops.routes(),
     ops.allowedMethods(notAllowed),
   ];

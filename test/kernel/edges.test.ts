@@ -1,6 +1,6 @@
 import test from 'ava';
 import { BODY_LIMIT } from '../../src/kernel/middleware.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { DATABASES, sharedApp, startApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 
 /**
@@ -91,3 +91,13 @@ for (const kind of DATABASES) {
     t.like(health.body, { status: 'healthy', checks: { database: 'connected' } });
   });
 }
+
+test('the operational routes answer 405 to a wrong method', async (t) => {
+  const app = await startApp('sqlite', { MODULES: 'user' });
+  t.teardown(() => app.close());
+  for (const path of ['/health', '/health/live', '/metrics', '/openapi.json', '/docs']) {
+    const res = await app.request('POST', path, { body: {} });
+    isError(t, res, 405, 'METHOD_NOT_ALLOWED');
+    t.regex(res.headers.get('allow') ?? '', /GET/);
+  }
+});
