@@ -135,7 +135,9 @@ export const SERVICE_TOKEN_HEADER = 'x-service-token';
 export function internalGuard(serviceToken: string): Middleware {
   const expected = Buffer.from(serviceToken);
   return async (ctx, next) => {
-    if (ctx.path !== '/internal' && !ctx.path.startsWith('/internal/')) return next();
+    // Routes match case-insensitively, so the prefix must too: /INTERNAL/… reaches the same routes.
+    const path = ctx.path.toLowerCase();
+    if (path !== '/internal' && !path.startsWith('/internal/')) return next();
     const given = Buffer.from(ctx.get(SERVICE_TOKEN_HEADER));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new AppError('UNAUTHORIZED', 'The service credential is missing or wrong.');

@@ -72,6 +72,8 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const root = new Router();
   for (const r of apiRouters) root.use(r.router.routes());
   const internal = new Router();
+  // Again on the internal routes themselves, whatever path variant reached them.
+  internal.use(internalGuard(config.serviceToken));
   for (const def of loaded) {
     const served = ports.served(def.name);
     if (def.port && served) internal.use(createPortRouter(def.port, served).routes());

@@ -44,14 +44,13 @@ for (const kind of DATABASES) {
         '/internal/event/holdSeat',
         '/internal/../internal/user/getUser',
         '/INTERNAL/user/getUser',
+        '/Internal/User/GetUser',
+        '/internal/user/getUser/',
+        '/internal/user/getUser?x=1',
       ];
       for (const path of paths) {
         for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'PATCH']) {
           const res = await app.request(method, path, method === 'GET' ? {} : { body: {} });
-          if (path === '/INTERNAL/user/getUser') {
-            t.not(res.status, 200, `${method} ${path}`);
-            continue;
-          }
           isError(t, res, 401, 'UNAUTHORIZED');
         }
       }
