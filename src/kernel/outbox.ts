@@ -70,10 +70,9 @@ export function createOutbox(
   }
 
   async function deliverOne(row: Row, now: number): Promise<boolean> {
-    const handler = handlers.get(row.topic);
-    const expired = row.expires_at !== null && db.date(row.expires_at).getTime() <= now;
-    if (expired || !handler) {
-      log.warn({ topic: row.topic, attempts: row.attempts - 1 }, expired ? 'outbox message expired' : 'no handler');
+    const handler = handlers.get(row.topic) as OutboxHandler;
+    if (row.expires_at !== null && db.date(row.expires_at).getTime() <= now) {
+      log.warn({ topic: row.topic, attempts: row.attempts - 1 }, 'outbox message expired undelivered');
       await db.all(`delete from ${outbox} where id = ?`, [row.id]);
       return false;
     }
@@ -107,10 +106,14 @@ export function createOutbox(
       handlers.set(topic, handler);
     },
     async deliver() {
+      // Only the topics handled here: a process of another version leaves the others alone.
+      const topics = [...handlers.keys()];
+      if (!topics.length) return 0;
       const now = clock.now();
       const due = await db.all<{ id: string }>(
-        `select id from ${outbox} where next_attempt_at <= ? order by next_attempt_at limit ${BATCH}`,
-        [db.time(now)],
+        `select id from ${outbox} where next_attempt_at <= ? and topic in (${topics.map(() => '?').join(', ')})
+         order by next_attempt_at limit ${BATCH}`,
+        [db.time(now), ...topics],
       );
       const claimed = (await Promise.all(due.map((r) => claim(r.id, now)))).filter((r): r is Row => !!r);
       const results = await Promise.all(claimed.map((row) => deliverOne(row, now)));
