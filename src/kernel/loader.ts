@@ -55,7 +55,6 @@ export async function startModules(loaded: ModuleDefinition[], w: Wiring) {
         log,
         secret: w.config.jwtSecret,
         intervalMs: w.config.sweepIntervalMs,
-        kick: () => void w.jobs.run(def.name, 'outbox'),
       });
       const idempotency = createIdempotency(db, w.clock);
       const instance = await def.start({

@@ -19,7 +19,10 @@ export interface Outbox {
   handle(topic: string, handler: OutboxHandler): void;
   /** One delivery pass over the messages that are due; answers how many were delivered. */
   deliver(): Promise<number>;
-  /** Asks for a delivery pass now rather than at the next tick (after a commit). */
+  /**
+   * A delivery pass now, beside any under way, rather than at the next tick (after a commit):
+   * a message that hangs its provider holds up no other.
+   */
   kick(): void;
   job: JobDefinition;
 }
@@ -40,11 +43,12 @@ interface Row {
  */
 export function createOutbox(
   db: Database,
-  options: { clock: Clock; log: Logger; secret: string; intervalMs: number; kick: () => void },
+  options: { clock: Clock; log: Logger; secret: string; intervalMs: number },
 ): Outbox {
   const { clock, log } = options;
   const outbox = db.table('outbox');
   const handlers = new Map<string, OutboxHandler>();
+  const kicked = new Set<Promise<unknown>>();
   const key = createHmac('sha256', options.secret).update('ticketremaster:outbox').digest();
 
   const seal = (payload: object) => {
@@ -119,8 +123,20 @@ export function createOutbox(
       const results = await Promise.all(claimed.map((row) => deliverOne(row, now)));
       return results.filter(Boolean).length;
     },
-    kick: options.kick,
-    job: { name: 'outbox', intervalMs: options.intervalMs, run: () => box.deliver() },
+    kick() {
+      const pass = box.deliver().catch((err) => log.error({ err }, 'outbox delivery pass failed'));
+      kicked.add(pass);
+      void pass.finally(() => kicked.delete(pass));
+    },
+    // A tick also waits for the passes kicked before it, so that when it ends every due message was tried.
+    job: {
+      name: 'outbox',
+      intervalMs: options.intervalMs,
+      run: async () => {
+        await Promise.allSettled([...kicked]);
+        return box.deliver();
+      },
+    },
   };
   return box;
 }

@@ -20,7 +20,6 @@ for (const kind of DATABASES) {
       log: createLogger('silent'),
       secret: app.kernel.config.jwtSecret,
       intervalMs: 3_600_000,
-      kick: () => undefined,
     });
     outbox.handle(topic, handler);
     return outbox;

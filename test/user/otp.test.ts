@@ -290,7 +290,7 @@ for (const kind of DATABASES) {
     }
   });
 
-  test(`[${kind}] a hanging webhook holds up neither the send nor 20 concurrent debits, and gets the code once it answers`, async (t) => {
+  test(`[${kind}] a hanging webhook holds up neither the send, nor 20 concurrent debits, nor another code, and gets its code once it answers`, async (t) => {
     const hook = await hangingWebhook(t);
     const app = await boot(t, kind, WEBHOOK(hook.url));
     const port = app.kernel.ports.get('user');
@@ -309,11 +309,17 @@ for (const kind of DATABASES) {
     t.is(hook.open(), 1, 'the webhook still holds the delivery while every debit has finished');
     t.deepEqual(hook.delivered, [], 'nothing is delivered yet');
 
+    // Another code goes out beside the hanging one, not behind it.
+    const other = await scenario(app);
+    await port.sendOtp({ ...other.args, key: other.key('send') });
+    for (let i = 0; i < 100 && hook.open() < 2; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    t.is(hook.open(), 2, 'the second delivery reached the webhook while the first still hangs');
+
     hook.release();
     await settle(app);
-    t.is(hook.delivered.length, 1);
-    t.is(hook.delivered[0].reference_id, referenceId);
-    t.deepEqual(await port.verifyOtp({ ...args, code: hook.delivered[0].code, key: key('verify') }), {
+    t.deepEqual(hook.delivered.map((d) => d.reference_id).sort(), [referenceId, other.referenceId].sort());
+    const code = hook.delivered.find((d) => d.reference_id === referenceId)!.code;
+    t.deepEqual(await port.verifyOtp({ ...args, code, key: key('verify') }), {
       verified: true,
     });
   });
