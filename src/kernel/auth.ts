@@ -4,6 +4,7 @@ import type { Context, Middleware } from 'koa';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { AppError } from './errors.js';
+import { isUuid } from './schemas.js';
 
 export type Role = 'customer' | 'staff' | 'admin';
 export type TokenType = 'access' | 'refresh';
@@ -37,9 +38,6 @@ export interface TokenService {
   verify(token: string, type: TokenType): Promise<Principal>;
 }
 
-const isId = (v: unknown): v is string =>
-  typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(v);
-
 /** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
 export function createTokenService(config: Config, clock: Clock): TokenService {
   const key = new TextEncoder().encode(config.jwtSecret);
@@ -65,7 +63,7 @@ export function createTokenService(config: Config, clock: Clock): TokenService {
       }
       const { sub, role, sid, jti, exp } = payload;
       // Ids are UUIDs: anything else could not name a session and must never reach a query.
-      const wellFormed = isId(sub) && isId(sid) && isId(jti) && typeof exp === 'number';
+      const wellFormed = isUuid(sub) && isUuid(sid) && isUuid(jti) && typeof exp === 'number';
       if (!wellFormed || payload.type !== type || !['customer', 'staff', 'admin'].includes(role as string)) {
         throw new AppError('UNAUTHORIZED', `An ${type} token is required.`);
       }

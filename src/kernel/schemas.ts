@@ -9,6 +9,9 @@ export const UUID_ERROR = 'string.uuid';
 /** Canonical 8-4-4-4-12 hex, versions 1–5, 7 and 8, the RFC 9562 variant. */
 const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-578][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
+/** The same test outside joi (token claims): a value every `uuid()` schema accepts. */
+export const isUuid = (v: unknown): v is string => typeof v === 'string' && CANONICAL_UUID.test(v);
+
 /**
  * A UUID in its canonical form, lower-cased. Not joi's guid(): it also takes `{…}`, `(…)`, undashed
  * and colon forms, which PostgreSQL reads differently from SQLite (or refuses with an error), and
