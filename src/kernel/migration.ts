@@ -4,6 +4,19 @@ import { PostgreSqlDriver } from '@mikro-orm/postgresql';
 
 export type Dialect = 'sqlite' | 'postgresql';
 
+/** A timestamp with its time zone, as every table of every module stores them. */
+export const timestamp = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
+
+/**
+ * Turns a column into text limited to a list of values by a named check (PostgreSQL): how the
+ * entities' enums are stored there. The values are written out by the migration, not imported:
+ * a migration states the schema of its day, whatever the entities say later.
+ */
+export function limitTo(t: Knex.AlterTableBuilder, column: string, values: string[], name: string) {
+  t.text(column).alter({ alterNullable: false, alterType: true });
+  t.check(`${column} in (${values.map((v) => `'${v}'`).join(', ')})`, [], name);
+}
+
 export interface MigrationContext {
   dialect: Dialect;
   knex: Knex;

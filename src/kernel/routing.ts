@@ -65,9 +65,12 @@ const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger })
 /** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
 const NOTHING = Joi.object({});
 
-/** Runs a joi schema over one part of the request; the first fault decides the error code. */
+/**
+ * Runs a joi schema over one part of the request; the first fault decides the error code. The
+ * body's shape was checked where it was parsed (jsonBody); the other parts are checked here.
+ */
 function check<T>(schema: Schema<T> | undefined, value: unknown, where: string): T {
-  const fault = shapeFault(value, where);
+  const fault = where === 'body' ? undefined : shapeFault(value, where);
   if (fault) throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [fault]);
   if (!schema) return {} as T;
   // No body at all reads as `{}`; a JSON `null` is a body, and not an object.

@@ -1,6 +1,6 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import type { Knex } from '@mikro-orm/knex';
-import { SchemaMigration } from './migration.js';
+import { SchemaMigration, timestamp } from './migration.js';
 
 /**
  * The kernel's tables, in every module's own database: idempotency keys (`once`), job leases
@@ -46,28 +46,27 @@ export function kernelEntities() {
 
 export class Kernel20261201BuildingBlocks extends SchemaMigration {
   build(schema: Knex.SchemaBuilder) {
-    const time = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
     return schema
       .createTable('idempotency_keys', (t) => {
         t.string('key', 200).notNullable().primary();
         t.string('op', 40).notNullable();
         t.text('result').notNullable();
-        time(t, 'created_at').notNullable().index('idempotency_keys_created_at_idx');
+        timestamp(t, 'created_at').notNullable().index('idempotency_keys_created_at_idx');
       })
       .createTable('job_leases', (t) => {
         t.string('name', 100).notNullable().primary();
         t.string('holder', 100).notNullable();
-        time(t, 'expires_at').notNullable();
+        timestamp(t, 'expires_at').notNullable();
       })
       .createTable('outbox', (t) => {
         t.uuid('id').notNullable().primary();
         t.string('topic', 60).notNullable();
         t.text('payload').notNullable();
         t.integer('attempts').notNullable();
-        time(t, 'next_attempt_at').notNullable().index('outbox_next_attempt_at_idx');
-        time(t, 'expires_at').nullable();
+        timestamp(t, 'next_attempt_at').notNullable().index('outbox_next_attempt_at_idx');
+        timestamp(t, 'expires_at').nullable();
         t.string('last_error', 500).nullable();
-        time(t, 'created_at').notNullable();
+        timestamp(t, 'created_at').notNullable();
       });
   }
 }

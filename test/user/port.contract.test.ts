@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import type { AppError } from '../../src/kernel/errors.js';
 import { createHttpPort } from '../../src/kernel/ports.js';
 import type { UserPort } from '../../src/modules/user/index.js';
 import { userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, sharedApp } from '../helpers/app.js';
-import { rejects } from '../helpers/assert.js';
+import { BAD_UUIDS, isInvalid, rejects } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
+import { claimsOf } from '../helpers/tokens.js';
 import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
 for (const kind of DATABASES) {
@@ -149,13 +151,40 @@ for (const kind of DATABASES) {
     test(name('isSessionActive follows login and logout'), async (t) => {
       const port = make(app);
       const u = await newUser(app);
-      const claims = JSON.parse(Buffer.from(u.token.split('.')[1], 'base64url').toString());
-      t.deepEqual(await port.isSessionActive({ sid: claims.sid, userId: u.userId }), {
-        active: true,
-        role: 'customer',
-      });
+      const sid = claimsOf(u.token).sid as string;
+      t.deepEqual(await port.isSessionActive({ sid, userId: u.userId }), { active: true, role: 'customer' });
       await app.request('POST', '/api/auth/logout', { token: u.token, body: {} });
-      t.deepEqual(await port.isSessionActive({ sid: claims.sid, userId: u.userId }), { active: false });
+      t.deepEqual(await port.isSessionActive({ sid, userId: u.userId }), { active: false });
+    });
+
+    test(name('isSessionActive with a sid or userId that is not a UUID is VALIDATION_ERROR naming it'), async (t) => {
+      const port = make(app);
+      const u = await newUser(app);
+      const sid = claimsOf(u.token).sid as string;
+      for (const bad of [...BAD_UUIDS, 'x'.repeat(64)]) {
+        for (const [field, args] of [
+          ['sid', { sid: bad, userId: u.userId }],
+          ['userId', { sid, userId: bad }],
+        ] as const) {
+          const err = await t.throwsAsync<AppError>(port.isSessionActive(args), undefined, `${field}: ${bad}`);
+          t.is(err?.code, 'VALIDATION_ERROR', `${field}: ${bad}: ${err?.message}`);
+          t.deepEqual(
+            err?.details?.map((d) => d.field),
+            [field],
+            `${field}: ${bad}`,
+          );
+        }
+      }
+      t.deepEqual(await port.isSessionActive({ sid, userId: u.userId }), { active: true, role: 'customer' });
+    });
+
+    test(name('isSessionActive reads an id in upper case as the same id'), async (t) => {
+      const port = make(app);
+      const u = await newUser(app);
+      const sid = claimsOf(u.token).sid as string;
+      const upper = { sid: sid.toUpperCase(), userId: u.userId.toUpperCase() };
+      t.deepEqual(await port.isSessionActive(upper), { active: true, role: 'customer' });
+      t.deepEqual(await port.isSessionActive({ sid: randomUUID(), userId: u.userId }), { active: false });
     });
   }
 
@@ -171,6 +200,15 @@ for (const kind of DATABASES) {
     }
     const wrong = createHttpPort<UserPort>(userPortDefinition, app.url, 'x'.repeat(40));
     await rejects(t, wrong.getUser({ userId: u.userId }), 'UNAUTHORIZED');
+  });
+
+  test(`[${kind}] the internal isSessionActive route answers a malformed sid with 400 VALIDATION_ERROR`, async (t) => {
+    const u = await newUser(app);
+    const res = await app.request('POST', '/internal/user/isSessionActive', {
+      headers: { 'x-service-token': app.kernel.config.serviceToken },
+      body: { sid: "' OR 1=1 --", userId: u.userId },
+    });
+    isInvalid(t, res, 'sid');
   });
 
   test(`[${kind}] an unreachable slice is SERVICE_UNAVAILABLE`, async (t) => {

@@ -1,27 +1,27 @@
 import type { Knex } from '@mikro-orm/knex';
+import { limitTo, timestamp } from '../../kernel/migration.js';
 import { type MigrationContext, SchemaMigration } from '../../kernel/persistence.js';
 import { rebuildTables } from '../../kernel/rebuild.js';
 
 export class Migration20261127EventInitial extends SchemaMigration {
   build(schema: Knex.SchemaBuilder, { knex, table }: MigrationContext) {
-    const time = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
     return schema
       .createTable('venues', (t) => {
         t.uuid('id').primary();
         t.string('name', 200).notNullable();
         t.string('address', 500).notNullable();
         t.integer('total_halls').notNullable();
-        time(t, 'created_at').notNullable();
+        timestamp(t, 'created_at').notNullable();
       })
       .createTable('events', (t) => {
         t.uuid('id').primary();
         t.uuid('venue_id').notNullable().references('id').inTable(table('venues'));
         t.string('name', 200).notNullable();
         t.string('hall_id', 50).notNullable();
-        time(t, 'event_date').notNullable().index('events_event_date_idx');
+        timestamp(t, 'event_date').notNullable().index('events_event_date_idx');
         t.text('pricing_tiers').notNullable();
         t.integer('total_seats').notNullable();
-        time(t, 'created_at').notNullable();
+        timestamp(t, 'created_at').notNullable();
       })
       .createTable('seats', (t) => {
         t.uuid('id').primary();
@@ -35,12 +35,12 @@ export class Migration20261127EventInitial extends SchemaMigration {
         t.uuid('owner_user_id').nullable();
         t.uuid('held_by_user_id').nullable();
         t.uuid('hold_order_id').nullable();
-        time(t, 'held_until').nullable();
+        timestamp(t, 'held_until').nullable();
         t.uuid('sold_order_id').nullable();
         t.integer('price_paid').nullable();
-        time(t, 'checked_in_at').nullable();
-        time(t, 'created_at').notNullable();
-        time(t, 'updated_at').notNullable();
+        timestamp(t, 'checked_in_at').nullable();
+        timestamp(t, 'created_at').notNullable();
+        timestamp(t, 'updated_at').notNullable();
         // The seat map reads in this order; the pair is also what makes a seat unique in its event.
         t.unique(['event_id', 'row_index', 'seat_number'], { indexName: 'seats_event_row_seat_uq' });
         // available_seats counts by event and status.
@@ -58,16 +58,14 @@ export class Migration20261127EventInitial extends SchemaMigration {
         t.string('result', 12).notNullable();
         t.string('presented_hall', 50).notNullable();
         t.string('expected_hall', 50).nullable();
-        time(t, 'scanned_at').notNullable();
+        timestamp(t, 'scanned_at').notNullable();
         t.index(['event_id', 'scanned_at'], 'scan_logs_event_scanned_idx');
       });
   }
 }
 
-// Written out rather than imported: a migration states the schema of its day, whatever the entities say later.
 const SEAT_STATUSES = ['AVAILABLE', 'HELD', 'SOLD', 'CHECKED_IN'];
 const SCAN_RESULTS = ['SUCCESS', 'DUPLICATE', 'UNPAID', 'NOT_FOUND', 'WRONG_HALL', 'EXPIRED', 'NOT_OWNER'];
-const enumCheck = (column: string, values: string[]) => `${column} in (${values.map((v) => `'${v}'`).join(', ')})`;
 
 /**
  * Brings the tables to what the entities say (a test compares them): seat status and scan result
@@ -79,15 +77,12 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
     if (dialect === 'postgresql') {
       return schema
         .alterTable('seats', (t) => {
-          t.text('status').alter({ alterNullable: false, alterType: true });
-          t.check(enumCheck('status', SEAT_STATUSES), [], 'seats_status_check');
+          limitTo(t, 'status', SEAT_STATUSES, 'seats_status_check');
         })
         .alterTable('scan_logs', (t) => {
-          t.text('result').alter({ alterNullable: false, alterType: true });
-          t.check(enumCheck('result', SCAN_RESULTS), [], 'scan_logs_result_check');
+          limitTo(t, 'result', SCAN_RESULTS, 'scan_logs_result_check');
         });
     }
-    const time = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
     return rebuildTables(schema, knex, [
       {
         name: 'venues',
@@ -97,7 +92,7 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
           t.string('name', 200).notNullable();
           t.string('address', 500).notNullable();
           t.integer('total_halls').notNullable();
-          time(t, 'created_at').notNullable();
+          timestamp(t, 'created_at').notNullable();
         },
       },
       {
@@ -108,10 +103,10 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
           t.uuid('venue_id').notNullable().references('id').inTable(ref('venues'));
           t.string('name', 200).notNullable();
           t.string('hall_id', 50).notNullable();
-          time(t, 'event_date').notNullable();
+          timestamp(t, 'event_date').notNullable();
           t.text('pricing_tiers').notNullable();
           t.integer('total_seats').notNullable();
-          time(t, 'created_at').notNullable();
+          timestamp(t, 'created_at').notNullable();
         },
         indexes: (t) => t.index(['event_date'], 'events_event_date_idx'),
       },
@@ -148,12 +143,12 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
           t.uuid('owner_user_id').nullable();
           t.uuid('held_by_user_id').nullable();
           t.uuid('hold_order_id').nullable();
-          time(t, 'held_until').nullable();
+          timestamp(t, 'held_until').nullable();
           t.uuid('sold_order_id').nullable();
           t.integer('price_paid').nullable();
-          time(t, 'checked_in_at').nullable();
-          time(t, 'created_at').notNullable();
-          time(t, 'updated_at').notNullable();
+          timestamp(t, 'checked_in_at').nullable();
+          timestamp(t, 'created_at').notNullable();
+          timestamp(t, 'updated_at').notNullable();
         },
         indexes(t) {
           t.unique(['event_id', 'row_index', 'seat_number'], { indexName: 'seats_event_row_seat_uq' });
@@ -182,7 +177,7 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
           t.enu('result', SCAN_RESULTS).notNullable();
           t.string('presented_hall', 50).notNullable();
           t.string('expected_hall', 50).nullable();
-          time(t, 'scanned_at').notNullable();
+          timestamp(t, 'scanned_at').notNullable();
         },
         indexes: (t) => t.index(['event_id', 'scanned_at'], 'scan_logs_event_scanned_idx'),
       },

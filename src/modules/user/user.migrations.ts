@@ -1,4 +1,5 @@
 import type { Knex } from '@mikro-orm/knex';
+import { limitTo, timestamp } from '../../kernel/migration.js';
 import { type MigrationContext, SchemaMigration } from '../../kernel/persistence.js';
 import { rebuildTables } from '../../kernel/rebuild.js';
 
@@ -70,10 +71,8 @@ export class Migration20261127UserInitial extends SchemaMigration {
   }
 }
 
-// Written out rather than imported: a migration states the schema of its day, whatever the entities say later.
 const ROLES = ['customer', 'staff', 'admin'];
 const LEDGER_TYPES = ['TOPUP', 'PURCHASE', 'REFUND', 'TRANSFER_IN', 'TRANSFER_OUT', 'GRANT', 'REVERSAL'];
-const enumCheck = (column: string, values: string[]) => `${column} in (${values.map((v) => `'${v}'`).join(', ')})`;
 
 /**
  * Brings the tables to what the entities say (a test compares them): role and ledger type are
@@ -85,16 +84,13 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
     if (dialect === 'postgresql') {
       return schema
         .alterTable('users', (t) => {
-          t.text('role').alter({ alterNullable: false, alterType: true });
-          t.check(enumCheck('role', ROLES), [], 'users_role_check');
+          limitTo(t, 'role', ROLES, 'users_role_check');
         })
         .alterTable('credit_transactions', (t) => {
-          t.text('type').alter({ alterNullable: false, alterType: true });
-          t.check(enumCheck('type', LEDGER_TYPES), [], 'credit_transactions_type_check');
+          limitTo(t, 'type', LEDGER_TYPES, 'credit_transactions_type_check');
         });
     }
     const zero = knex.raw('0');
-    const time = (t: Knex.CreateTableBuilder, name: string) => t.datetime(name, { useTz: true });
     return rebuildTables(schema, knex, [
       {
         name: 'users',
@@ -121,8 +117,8 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
           t.boolean('is_flagged').notNullable().defaultTo(knex.raw('false'));
           t.integer('credit_balance').notNullable().defaultTo(zero);
           t.integer('frozen_credits').notNullable().defaultTo(zero);
-          time(t, 'created_at').notNullable();
-          time(t, 'updated_at').notNullable();
+          timestamp(t, 'created_at').notNullable();
+          timestamp(t, 'updated_at').notNullable();
           t.check('credit_balance >= 0 AND frozen_credits >= 0', [], 'users_credits_not_negative');
         },
         indexes: (t) => t.unique(['email'], { indexName: 'users_email_unique' }),
@@ -138,7 +134,7 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
           t.integer('balance_after').notNullable();
           t.string('reference_id', 200).nullable();
           t.string('idempotency_key', 200).notNullable();
-          time(t, 'created_at').notNullable();
+          timestamp(t, 'created_at').notNullable();
         },
         indexes(t) {
           t.unique(['idempotency_key'], { indexName: 'credit_transactions_idempotency_key_unique' });
@@ -152,9 +148,9 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
           t.uuid('id').notNullable().primary();
           t.uuid('user_id').notNullable();
           t.uuid('refresh_jti').notNullable();
-          time(t, 'revoked_at').nullable();
-          time(t, 'expires_at').notNullable();
-          time(t, 'created_at').notNullable();
+          timestamp(t, 'revoked_at').nullable();
+          timestamp(t, 'expires_at').notNullable();
+          timestamp(t, 'created_at').notNullable();
         },
         indexes: (t) => t.index(['user_id'], 'sessions_user_id_index'),
       },
@@ -180,11 +176,11 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
           t.string('reference_id', 200).notNullable();
           t.string('code_hash', 128).nullable();
           t.string('provider_sid', 200).nullable();
-          time(t, 'expires_at').notNullable();
+          timestamp(t, 'expires_at').notNullable();
           t.integer('failures').notNullable().defaultTo(zero);
-          time(t, 'verified_at').nullable();
-          time(t, 'created_at').notNullable();
-          time(t, 'updated_at').notNullable();
+          timestamp(t, 'verified_at').nullable();
+          timestamp(t, 'created_at').notNullable();
+          timestamp(t, 'updated_at').notNullable();
         },
         indexes: (t) =>
           t.unique(['user_id', 'purpose', 'reference_id'], { indexName: 'otp_challenges_user_purpose_ref_uq' }),
@@ -198,8 +194,8 @@ export class Migration20261201UserEntitiesAgree extends SchemaMigration {
           t.integer('amount').notNullable();
           t.string('currency', 3).notNullable();
           t.string('status', 40).notNullable();
-          time(t, 'credited_at').nullable();
-          time(t, 'created_at').notNullable();
+          timestamp(t, 'credited_at').nullable();
+          timestamp(t, 'created_at').notNullable();
         },
         indexes: (t) => t.index(['user_id'], 'payment_intents_user_id_index'),
       },
