@@ -2,6 +2,7 @@ import test from 'ava';
 import { BODY_LIMIT } from '../../src/kernel/middleware.js';
 import { DATABASES, sharedApp, startApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
+import { standIn } from '../helpers/stand-in.js';
 
 /**
  * Defects found by a review and an attack: what a browser sees of a refused body, what a
@@ -99,4 +100,19 @@ test('the operational routes answer 405 to a wrong method', async (t) => {
     isError(t, res, 405, 'METHOD_NOT_ALLOWED');
     t.regex(res.headers.get('allow') ?? '', /GET/);
   }
+});
+
+test('/health asks a peer for /health/live only, so slices that check each other cannot recurse', async (t) => {
+  const asked: string[] = [];
+  // A user slice whose deep /health would fail: only its liveness may be asked.
+  const peer = await standIn(t, (req) => {
+    asked.push(req.url ?? '');
+    return { status: req.url === '/health/live' ? 200 : 500 };
+  });
+  const app = await startApp('sqlite', { MODULES: 'event', USER_URL: peer });
+  t.teardown(() => app.close());
+  const health = await app.request('GET', '/health');
+  t.is(health.status, 200);
+  t.like(health.body, { status: 'healthy', checks: { database: 'connected', user: 'reachable' } });
+  t.deepEqual([...new Set(asked)], ['/health/live']);
 });

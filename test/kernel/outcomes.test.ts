@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
+import Joi from 'joi';
 import { AppError } from '../../src/kernel/errors.js';
-import { callOutcome, createHttpPort, PortCallError } from '../../src/kernel/ports.js';
+import { createFaults } from '../../src/kernel/faults.js';
+import { createLogger } from '../../src/kernel/logger.js';
+import { callOutcome, createHttpPort, createLocalPort, PortCallError, servePort } from '../../src/kernel/ports.js';
 import { type UserPort, userPortDefinition } from '../../src/modules/user/index.js';
 import { DATABASES, request, sharedApp } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
@@ -164,6 +167,14 @@ test('a stopped slice (SIGKILL) means the call was not delivered', async (t) => 
   t.is(err.why, 'ECONNREFUSED');
 });
 
+test('a slice that crashes at a fault point (exit) dies at once, and the call it was serving is unknown', async (t) => {
+  const crashing = await sliceFor(t, { FAULT_INJECTION: 'user.getUser=exit' });
+  const err = await undelivered(t, crashing.user.getUser({ userId: randomUUID() }), 'unknown');
+  t.not(err.why, 'no answer before the deadline', 'the connection broke: the process was gone, not slow');
+  t.is(await crashing.server.exited, 'SIGKILL', 'a crash, not a shutdown: killed, exit code none');
+  await undelivered(t, crashing.user.getUser({ userId: randomUUID() }), 'not_delivered');
+});
+
 // The in-process adapter, with the same deadline (INTERNAL_TIMEOUT_MS) and the same outcomes.
 for (const kind of DATABASES) {
   const app = sharedApp(kind, {
@@ -191,3 +202,17 @@ for (const kind of DATABASES) {
     t.true(elapsed < 2300, `gave up after ${elapsed} ms: not the 300 ms of INTERNAL_TIMEOUT_MS`);
   });
 }
+
+test('the in-process adapter copies the arguments as the wire would: a callee cannot change its caller’s objects', async (t) => {
+  const def = { name: 'keeper', methods: { keep: Joi.object({ list: Joi.array().items(Joi.string()).required() }) } };
+  const impl = {
+    keep: async (a: { list: string[] }) => {
+      a.list.push('callee');
+      return { list: a.list };
+    },
+  };
+  const port = createLocalPort<typeof impl>(def, servePort(def, impl, createFaults('', createLogger('silent'))), 1000);
+  const args = { list: ['caller'] };
+  t.deepEqual(await port.keep(args), { list: ['caller', 'callee'] });
+  t.deepEqual(args, { list: ['caller'] });
+});
