@@ -67,11 +67,16 @@ export function tally(answers: Response[]): Record<string, number> {
 /** Credits as the API shows them, to integer cents. */
 export const cents = (credits: number) => Math.round(credits * 100);
 
-/** The background work the invariants wait for: saga recovery, then the order and seat sweepers. */
-export async function settle(app: TestApp) {
+/**
+ * The background work the invariants wait for: saga recovery, then the order and seat sweepers.
+ * Answers the clock's time before the sweeps: what had ended by then must be swept.
+ */
+export async function settle(app: TestApp): Promise<number> {
+  const sweptAt = app.kernel.clock.now();
   await app.kernel.jobs.run('orchestrator', 'saga-recovery');
   await app.kernel.jobs.run('order', 'order-sweeper');
   await app.kernel.jobs.run('event', 'hold-sweeper');
+  return sweptAt;
 }
 
 export interface SaleSeat {
@@ -107,7 +112,7 @@ export interface SaleUser {
 }
 
 /** Everything the invariants speak of, read straight from the user, event and order databases. */
-export async function saleState(app: TestApp) {
+export async function saleState(app: TestApp, sweptAt = app.kernel.clock.now()) {
   const userDb = app.kernel.databases.get('user')!;
   const eventDb = app.kernel.databases.get('event')!;
   const orderDb = app.kernel.databases.get('order')!;
@@ -177,7 +182,7 @@ export async function saleState(app: TestApp) {
     if (o) o.seats.push({ seat_id: l.seat_id, price: n(l.price) });
     else strays.push(`order_seats row of unknown order ${l.order_id}`);
   }
-  return { users, seats, orders, strays, now: app.kernel.clock.now() };
+  return { users, seats, orders, strays, sweptAt };
 }
 
 export type SaleState = Awaited<ReturnType<typeof saleState>>;
@@ -188,14 +193,15 @@ export type SaleState = Awaited<ReturnType<typeof saleState>>;
  * - every balance is its ledger's sum, none below zero;
  * - every SOLD or CHECKED_IN seat has exactly one CONFIRMED order containing it, which is its
  *   sold_order_id and whose user owns it; every CONFIRMED order owns all its seats;
- * - every HELD seat is held for a PENDING order containing it, for that order's user; no order
- *   holds only some of its seats, and no order that is not PENDING holds any;
- * - no seat is HELD past its held_until (the sweeper ran);
+ * - every HELD seat is held for a live order containing it, for that order's user; no order
+ *   holds only some of its seats, and no order that is not PENDING holds any past its expiry;
+ * - nothing that had ended when the sweepers ran is left: no seat HELD past its held_until, no
+ *   order PENDING past its expiry;
  * - credits granted = balances + what the CONFIRMED orders charged.
  */
 export function violations(state: SaleState, opts: { granted?: number } = {}): string[] {
   const out = [...state.strays];
-  const { users, seats, orders, now } = state;
+  const { users, seats, orders, sweptAt } = state;
 
   for (const u of users.values()) {
     if (u.balance + u.frozen !== u.ledger) {
@@ -231,8 +237,8 @@ export function violations(state: SaleState, opts: { granted?: number } = {}): s
       out.push(`seat ${s.id} ${s.status}: yet CONFIRMED order ${confirmed.map((o) => o.id)} contains it`);
     }
     if (s.status !== 'HELD') continue;
-    if (s.held_until === null || s.held_until <= now) {
-      out.push(`seat ${s.id}: HELD past its held_until ${s.held_until} after the sweep (now ${now})`);
+    if (s.held_until === null || s.held_until <= sweptAt) {
+      out.push(`seat ${s.id}: HELD past its held_until ${s.held_until}, yet swept at ${sweptAt}`);
     }
     const o = s.hold_order_id ? orders.get(s.hold_order_id) : undefined;
     if (!o) {
@@ -247,7 +253,15 @@ export function violations(state: SaleState, opts: { granted?: number } = {}): s
 
   for (const o of orders.values()) {
     const held = heldFor.get(o.id) ?? 0;
-    if (held && o.status !== 'PENDING') out.push(`order ${o.id} ${o.status}: still holds ${held} seats`);
+    if (o.status === 'PENDING' && o.expires_at <= sweptAt)
+      out.push(`order ${o.id}: PENDING past its expiry after the sweep`);
+    // An EXPIRED order's hold ends with it (give or take the moment both were computed); no other order holds.
+    const lasting = seats.some(
+      (s) => s.hold_order_id === o.id && s.status === 'HELD' && s.held_until! > o.expires_at + 1000,
+    );
+    if (held && o.status !== 'PENDING' && (o.status !== 'EXPIRED' || lasting)) {
+      out.push(`order ${o.id} ${o.status}: still holds ${held} seats`);
+    }
     if (held && held !== o.seats.length) out.push(`order ${o.id}: holds ${held} of its ${o.seats.length} seats`);
     if (o.status === 'CONFIRMED' && o.seats.some((l) => seatById.get(l.seat_id)?.sold_order_id !== o.id)) {
       out.push(`order ${o.id} CONFIRMED: does not own all its seats`);
@@ -265,8 +279,7 @@ export function violations(state: SaleState, opts: { granted?: number } = {}): s
 
 /** Lets the background work finish, then asserts every invariant; answers the state it read. */
 export async function checkInvariants(t: ExecutionContext, app: TestApp, opts: { granted?: number } = {}) {
-  await settle(app);
-  const state = await saleState(app);
+  const state = await saleState(app, await settle(app));
   const broken = violations(state, opts);
   t.deepEqual(broken.slice(0, 20), [], `${broken.length} invariant violations`);
   const orchestrator = app.kernel.databases.get('orchestrator')!;
