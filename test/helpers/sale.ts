@@ -255,12 +255,12 @@ export function violations(state: SaleState, opts: { granted?: number } = {}): s
     const held = heldFor.get(o.id) ?? 0;
     if (o.status === 'PENDING' && o.expires_at <= sweptAt)
       out.push(`order ${o.id}: PENDING past its expiry after the sweep`);
-    // An EXPIRED order's hold ends with it (give or take the moment both were computed); no other order holds.
-    const lasting = seats.some(
-      (s) => s.hold_order_id === o.id && s.status === 'HELD' && s.held_until! > o.expires_at + 1000,
-    );
-    if (held && o.status !== 'PENDING' && (o.status !== 'EXPIRED' || lasting)) {
-      out.push(`order ${o.id} ${o.status}: still holds ${held} seats`);
+    if (held && o.status !== 'PENDING') {
+      // An EXPIRED order's hold ends with it (give or take the moment both were computed); no other order holds.
+      const lasting = seats.some(
+        (s) => s.hold_order_id === o.id && s.status === 'HELD' && s.held_until! > o.expires_at + 1000,
+      );
+      if (o.status !== 'EXPIRED' || lasting) out.push(`order ${o.id} ${o.status}: still holds ${held} seats`);
     }
     if (held && held !== o.seats.length) out.push(`order ${o.id}: holds ${held} of its ${o.seats.length} seats`);
     if (o.status === 'CONFIRMED' && o.seats.some((l) => seatById.get(l.seat_id)?.sold_order_id !== o.id)) {
