@@ -16,7 +16,7 @@ function oneOf(t: Knex.CreateTableBuilder, table: string, column: string, values
  * Orders, their seats and transfers, in the shape the entities describe from the start (primary
  * keys NOT NULL for SQLite, enums as checked text), so that no later migration has to rebuild them.
  */
-export class Migration20261215OrderInitial extends SchemaMigration {
+export class Migration20261201OrderInitial extends SchemaMigration {
   build(schema: Knex.SchemaBuilder, { knex, table }: MigrationContext) {
     return schema
       .createTable('orders', (t) => {
@@ -65,4 +65,4 @@ export class Migration20261215OrderInitial extends SchemaMigration {
   }
 }
 
-export const orderMigrations = [{ name: 'Migration20261215OrderInitial', class: Migration20261215OrderInitial }];
+export const orderMigrations = [{ name: 'Migration20261201OrderInitial', class: Migration20261201OrderInitial }];
