@@ -33,15 +33,6 @@ export interface SeatDto {
   checkedInAt: string | null;
 }
 
-export interface HoldDto {
-  seatId: string;
-  eventId: string;
-  userId: string;
-  orderId: string;
-  price: number;
-  heldUntil: string;
-}
-
 /** One seat of an order's hold, as the reserve answer shows it. */
 export interface OrderSeatDto {
   seatId: string;
@@ -78,9 +69,9 @@ export interface ScanVerdict {
 }
 
 /**
- * What other modules may ask of the event module. Every mutation is one conditional UPDATE and
- * is safe to repeat: repeating a hold, confirm or owner change that already happened answers as
- * the first call did. Refusals are typed errors (SEAT_NOT_FOUND, SEAT_UNAVAILABLE, …).
+ * What other modules may ask of the event module. Every mutation is one conditional UPDATE (an
+ * order's seats: one transaction) and is safe to repeat: repeating a hold, confirm or owner
+ * change that already happened answers as the first call did. Refusals are typed errors (SEAT_NOT_FOUND, SEAT_UNAVAILABLE, …).
  */
 export interface EventPort {
   getEvent(args: { eventId: string }): Promise<EventDto>;
@@ -114,11 +105,6 @@ export interface EventPort {
     userId: string;
     seats: { seatId: string; pricePaid: number }[];
   }): Promise<SeatDto[]>;
-  /** SEAT_NOT_FOUND, SEAT_UNAVAILABLE (held by another live hold), SEAT_ALREADY_SOLD, EVENT_ENDED. */
-  holdSeat(args: { seatId: string; userId: string; orderId: string; ttlSeconds: number }): Promise<HoldDto>;
-  releaseHold(args: { seatId: string; orderId: string }): Promise<{ released: boolean }>;
-  /** Only while the hold is live and this order's: else HOLD_EXPIRED or SEAT_NOT_HELD. */
-  confirmSeat(args: { seatId: string; orderId: string; userId: string; pricePaid: number }): Promise<SeatDto>;
   /** SEAT_NOT_FOUND, SEAT_UNAVAILABLE (not SOLD), NOT_SEAT_OWNER (someone else owns it). */
   setOwner(args: { seatId: string; expectedOwnerId: string; newOwnerId: string }): Promise<SeatDto>;
   /** The door verdict for a seat the QR names, logged; SUCCESS checks the seat in. */
@@ -142,13 +128,6 @@ export const eventPortDefinition: PortDefinition = {
     getSeat: Joi.object({ seatId: id }),
     getSeats: Joi.object({ seatIds: Joi.array().items(uuid()).max(1000).required() }),
     listSeatsOwnedBy: Joi.object({ userId: id }),
-    holdSeat: Joi.object({
-      seatId: id,
-      userId: id,
-      orderId: id,
-      ttlSeconds: Joi.number().integer().min(1).max(86400).required(),
-    }),
-    releaseHold: Joi.object({ seatId: id, orderId: id }),
     holdSeats: Joi.object({
       seatIds: Joi.array().items(id).min(1).max(100).unique().required(),
       userId: id,
@@ -171,12 +150,6 @@ export const eventPortDefinition: PortDefinition = {
         .max(100)
         .unique('seatId')
         .required(),
-    }),
-    confirmSeat: Joi.object({
-      seatId: id,
-      orderId: id,
-      userId: id,
-      pricePaid: Joi.number().integer().min(0).max(2_000_000_000).required(),
     }),
     setOwner: Joi.object({ seatId: id, expectedOwnerId: id, newOwnerId: id }),
     checkIn: Joi.object({ seatId: id, expectedOwnerId: id, staffId: id, presentedHall: hall }),
