@@ -266,7 +266,8 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
     if (o.status === 'EXPIRED' || (o.status === 'PENDING' && Date.parse(o.expiresAt) <= clock.now())) {
       return new AppError('HOLD_EXPIRED', 'The hold on these seats has expired; reserve them again.');
     }
-    if (o.status === 'FAILED') return new AppError('SEAT_NOT_HELD', 'This order was cancelled; its seats are no longer held.');
+    if (o.status === 'FAILED')
+      return new AppError('SEAT_NOT_HELD', 'This order was cancelled; its seats are no longer held.');
     return undefined;
   }
 

@@ -8,7 +8,9 @@ import { callOutcome } from '../../kernel/ports.js';
 import type { SagaKind, SagaStatus } from './orchestrator.entities.js';
 
 /** A finished saga's answer, as a repeat of its request key gets it again. */
-export type Outcome<R> = { ok: true; data: R } | { ok: false; code: ErrorCode; message: string; details?: ErrorDetail[] };
+export type Outcome<R> =
+  | { ok: true; data: R }
+  | { ok: false; code: ErrorCode; message: string; details?: ErrorDetail[] };
 
 export const refusalOf = (err: AppError): Outcome<never> => ({
   ok: false,
@@ -26,7 +28,10 @@ export function settle<R>(outcome: Outcome<R>): R {
 /** The runner lost its claim on the saga (its lease ran out and recovery took it): it must stop. */
 export class SagaTakenOver extends AppError {
   constructor() {
-    super('SERVICE_UNAVAILABLE', 'This request took too long and is being completed in the background; check its status shortly.');
+    super(
+      'SERVICE_UNAVAILABLE',
+      'This request took too long and is being completed in the background; check its status shortly.',
+    );
   }
 }
 
