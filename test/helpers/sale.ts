@@ -4,7 +4,7 @@ import { grant, newUser, type TestUser } from './users.js';
 
 /**
  * Helpers of the purchase storms (test/purchase/concurrency.test.ts, flash-sale.test.ts): many
- * buyers at once, the answers tallied, and afterwards the invariants of PRODUCT.md read from the
+ * buyers at once, the answers tallied, and afterwards the product's invariants read from the
  * three databases and checked all together, so that a storm ends in a state a serial run could
  * have produced.
  */
@@ -188,7 +188,7 @@ export async function saleState(app: TestApp, sweptAt = app.kernel.clock.now()) 
 export type SaleState = Awaited<ReturnType<typeof saleState>>;
 
 /**
- * The invariants of PRODUCT.md as they stand once the storm is over and `settle` has run, as a
+ * The product's invariants as they stand once the storm is over and `settle` has run, as a
  * list of violations (empty when all hold), so that a failure names every broken row at once:
  * - every balance is its ledger's sum, none below zero;
  * - every SOLD or CHECKED_IN seat has exactly one CONFIRMED order containing it, which is its

@@ -24,7 +24,7 @@ import { sharedAppWithAdmin } from '../helpers/users.js';
 /**
  * Reserve and pay under real concurrent HTTP requests on the in-process app. Every storm must
  * end in a state that some serial order of the same requests could have produced, and after
- * each one the invariants of PRODUCT.md are read from the databases. The tests are serial: one
+ * each one the product's invariants are read from the databases. The tests are serial: one
  * storm at a time (client and server share this process), and the last one moves the clock.
  */
 
