@@ -1,5 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import type { Response, TestApp } from './app.js';
+import { isError } from './assert.js';
 import type { TestUser } from './users.js';
 
 /** Integer cents of an amount in credits, as the API shows it (never float arithmetic on the result). */
@@ -138,6 +139,39 @@ export async function ledgerOf(app: TestApp, userId?: string) {
     userId ? [userId] : [],
   );
   return rows.map((r) => ({ ...r, amount: Number(r.amount) }));
+}
+
+/** The rows a purchase may write for these events' seats and these users: seats, orders, ledger. */
+export async function stateOf(app: TestApp, scope: { events: string[]; users: string[] }) {
+  const [seats, orders, ledger] = await Promise.all([seatStates(app), orderStates(app), ledgerOf(app)]);
+  const byId = (a: { id: string }, b: { id: string }) => a.id.localeCompare(b.id);
+  return {
+    seats: seats.filter((s) => scope.events.includes(s.event_id)).sort(byId),
+    orders: orders.filter((o) => scope.users.includes(o.user_id)).sort(byId),
+    ledger: ledger
+      .filter((e) => scope.users.includes(e.user_id))
+      .map((e) => JSON.stringify(e))
+      .sort(),
+  };
+}
+
+/**
+ * Sends a request that must be refused with `status` and `code`, and asserts that it wrote
+ * nothing: no seat of the scope's events changed, no order or ledger entry of its users appeared.
+ */
+export async function refused(
+  t: ExecutionContext,
+  app: TestApp,
+  scope: { events: string[]; users: string[] },
+  send: () => Promise<Response>,
+  status: number,
+  code: string,
+): Promise<Response> {
+  const before = await stateOf(app, scope);
+  const res = await send();
+  isError(t, res, status, code);
+  t.deepEqual(await stateOf(app, scope), before, `${code}: nothing held, ordered or charged`);
+  return res;
 }
 
 /** Users' balances beside their ledger sums, cents. */
