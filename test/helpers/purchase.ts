@@ -206,7 +206,7 @@ const SOLD = new Set(['SOLD', 'CHECKED_IN']);
 const CHARGED = new Set(['PURCHASE', 'REFUND']);
 
 /**
- * Asserts every invariant of PRODUCT.md that the user, event and order databases can show, after
+ * Asserts every invariant of the product that the user, event and order databases can show, after
  * running the hold and order sweepers once (as their interval would): ledger sums equal balances
  * and none is negative; credits granted (`opts.granted` in cents, else the ledger's GRANT and
  * TOPUP entries) equal balances plus the totals of CONFIRMED orders; each order's own ledger
