@@ -1,7 +1,8 @@
 import test from 'ava';
 import { DATABASES, type Response } from '../helpers/app.js';
 import { createEvent } from '../helpers/events.js';
-import { type Buyer, cents, checkInvariants, newBuyers, outcome, pay, reserve, tally } from '../helpers/sale.js';
+import { cents, orderStates, pay, reserve, seatStates } from '../helpers/purchase.js';
+import { accountsOf, type Buyer, checkSale, newBuyers, outcome, tally } from '../helpers/sale.js';
 import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
@@ -146,8 +147,8 @@ for (const kind of DATABASES) {
         'every buyer stopped because the event sold out or their credits were gone',
       );
 
-      const state = await checkInvariants(t, app, { granted });
-      const seats = state.seats.filter((s) => s.event_id === e.eventId);
+      await checkSale(t, app, { granted });
+      const seats = (await seatStates(app)).filter((s) => s.event_id === e.eventId);
       const sold = seats.filter((s) => s.status === 'SOLD');
       // What the buyers were told is what the databases say.
       t.deepEqual(
@@ -155,7 +156,7 @@ for (const kind of DATABASES) {
         [...bought].map(([s, b]) => [s, b.orderId, b.userId]).sort(),
         'the SOLD seats are exactly the seats the buyers were told they bought',
       );
-      const confirmed = [...state.orders.values()].filter((o) => o.status === 'CONFIRMED');
+      const confirmed = (await orderStates(app)).filter((o) => o.status === 'CONFIRMED');
       t.is(
         confirmed.reduce((a, o) => a + o.total, 0),
         charged,
@@ -169,8 +170,9 @@ for (const kind of DATABASES) {
       const left = seats.filter((s) => s.status === 'AVAILABLE');
       if (left.length) {
         // Not sold out: the buyers stopped because no one could pay for any seat left.
-        const richest = Math.max(...buyers.map((b) => state.users.get(b.userId)!.balance));
-        const cheapestLeft = Math.min(...left.map((s) => s.price));
+        const accounts = await accountsOf(app);
+        const richest = Math.max(...buyers.map((b) => accounts.get(b.userId)!.balance));
+        const cheapestLeft = Math.min(...left.map((s) => price.get(s.id)!));
         t.true(cheapestLeft > richest, `${left.length} seats left from ${cheapestLeft}, a buyer still has ${richest}`);
       } else {
         t.true(soldOut, 'the buyers saw the sale sell out');
