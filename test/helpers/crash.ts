@@ -140,6 +140,15 @@ export interface Snapshot {
   sagas: SagaRow[];
 }
 
+/**
+ * The step a saga has recorded when a fault point of its flow fires: every point fires after its
+ * step is recorded, and `<kind>.done` after the last step (`order`), before the finish record.
+ */
+export const stepOf = (point: string) => {
+  const step = point.slice(point.indexOf('.') + 1);
+  return step === 'done' ? 'order' : step;
+};
+
 export function readSagas(reader: Reader): Promise<SagaRow[]> {
   return reader.all<SagaRow>(
     'orchestrator',
@@ -419,23 +428,29 @@ export interface Spawned {
 }
 
 /**
- * Spawns the whole app as one process on a free port and waits for its /health. `dataDir` reuses
- * the SQLite files of an earlier process (a restart).
+ * Spawns the whole app as one process on a free port, without waiting for it (a process that is
+ * to die in its start-up recovery may never answer). `dataDir` reuses the SQLite files of an
+ * earlier process: a restart.
  */
-export async function bootServer(env: Record<string, string>, dataDir?: string): Promise<Spawned> {
+export async function spawnAt(env: Record<string, string>, dataDir?: string): Promise<Spawned> {
   const port = await freePort();
   const server = spawnServer(
     { ADMIN_EMAIL: TEST_ADMIN.email, ADMIN_PASSWORD: TEST_ADMIN.password, ...env, PORT: String(port) },
     dataDir ? { dataDir } : {},
   );
-  const url = `http://127.0.0.1:${port}`;
+  return { server, url: `http://127.0.0.1:${port}` };
+}
+
+/** As spawnAt, and waits for its /health. */
+export async function bootServer(env: Record<string, string>, dataDir?: string): Promise<Spawned> {
+  const spawned = await spawnAt(env, dataDir);
   try {
-    await waitForHealth(server, url);
+    await waitForHealth(spawned.server, spawned.url);
   } catch (err) {
-    server.cleanup();
+    spawned.server.cleanup();
     throw err;
   }
-  return { server, url };
+  return spawned;
 }
 
 /** A clean stop (SIGTERM), so that nothing moves while the test reads; SIGKILL if it overruns. */
