@@ -441,11 +441,11 @@ export async function spawnAt(env: Record<string, string>, dataDir?: string): Pr
   return { server, url: `http://127.0.0.1:${port}` };
 }
 
-/** As spawnAt, and waits for its /health. */
+/** As spawnAt, and waits for its /health (long: a busy machine boots slowly, and a dead one fails fast). */
 export async function bootServer(env: Record<string, string>, dataDir?: string): Promise<Spawned> {
   const spawned = await spawnAt(env, dataDir);
   try {
-    await waitForHealth(spawned.server, spawned.url);
+    await waitForHealth(spawned.server, spawned.url, 90_000);
   } catch (err) {
     spawned.server.cleanup();
     throw err;
