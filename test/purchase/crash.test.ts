@@ -226,8 +226,10 @@ interface InProcessCase {
   answer: (last: Response | Error) => void;
   /** Where the saga stops: [kind, step]. */
   left: [string, string];
-  /** A second process, past the hold, whose recovery meets this point (armed as an error). */
+  /** A second process, past the hold, whose recovery meets this point (armed as an error) and whose sweepers run. */
   then?: string;
+  /** The order's status once that second process is done. */
+  thenOrder?: string;
 }
 
 async function faultThenRestart(t: ExecutionContext, kind: DbKind, s: Scenario, c: InProcessCase) {
@@ -247,8 +249,18 @@ async function faultThenRestart(t: ExecutionContext, kind: DbKind, s: Scenario, 
   if (c.then) {
     clock.advance(PAST_HOLD_MS);
     current = await restartApp(app, { FAULT_INJECTION: `${c.then}=error` }, clock);
-    await current.kernel.jobs.run('orchestrator', 'saga-recovery');
-    await leftAt(t, kernelReader(current.kernel), kindOf(c.then), stepOf(c.then));
+    const { jobs } = current.kernel;
+    await jobs.run('orchestrator', 'saga-recovery');
+    await jobs.run('event', 'hold-sweeper');
+    await jobs.run('order', 'order-sweeper');
+    const reader = kernelReader(current.kernel);
+    await leftAt(t, reader, kindOf(c.then), stepOf(c.then));
+    if (c.thenOrder) {
+      const [row] = await reader.all('order', (table) => `select status from ${table('orders')} where id = ?`, [
+        orderId,
+      ]);
+      t.is(row?.status, c.thenOrder, `the order is ${c.thenOrder} before the last recovery`);
+    }
     await current.close();
   }
   clock.advance(PAST_LEASE_MS);
@@ -277,6 +289,7 @@ function serverError(t: ExecutionContext, s: Scenario) {
       `the ${s.flow} with ${faultsOf(s, 'error')} answered ${shown(last)}`,
     );
     t.is(last.body?.success, false, shown(last));
+    t.log(`answered ${last.status} ${last.body?.error_code}`);
   };
 }
 
@@ -294,6 +307,21 @@ for (const kind of DATABASES) {
         }),
       ));
   }
+
+  // Sold and paid, then the hold's time passes before recovery: the sweeper ends the order
+  // EXPIRED first, and the sale still wins.
+  const late: Scenario = { point: 'pay.order', flow: 'pay', forward: true };
+  test(`[${kind}] in process, a pay stopped at pay.order whose order the sweeper ends EXPIRED before recovery still ends CONFIRMED`, (t) =>
+    slot(() =>
+      faultThenRestart(t, kind, late, {
+        faults: 'pay.order=error',
+        timeoutMs: '1000',
+        answer: serverError(t, late),
+        left: ['pay', 'order'],
+        then: 'pay.order',
+        thenOrder: 'EXPIRED',
+      }),
+    ));
 
   // A call whose answer never comes: the pay gives up at the deadline, and never claims success.
   for (const [point, step] of [
