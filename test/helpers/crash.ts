@@ -38,7 +38,7 @@ export function kernelReader(kernel: Kernel): Reader {
       if (!db) throw new Error(`module ${module} has no database in this kernel`);
       return db.all(
         sql((name) => db.table(name)),
-        params as never,
+        params,
       );
     },
     close: async () => undefined,
