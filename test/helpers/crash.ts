@@ -13,7 +13,7 @@ import { freePort, type Server, spawnServer, waitForHealth } from './process.js'
 /**
  * What a crash test needs beside the API: the databases of a server read directly (that of an
  * in-process kernel, or the SQLite files and PostgreSQL schemas of a spawned process), the
- * invariants of PRODUCT.md checked on them, and the two outcomes a recovered purchase may have.
+ * product's invariants checked on them, and the two outcomes a recovered purchase may have.
  */
 
 export type ModuleName = 'user' | 'event' | 'order' | 'orchestrator';
@@ -209,10 +209,10 @@ export interface InvariantOptions {
 }
 
 /**
- * The PRODUCT.md invariants (1–3) as the order, event and user tables must show them once no
- * saga runs, as sentences naming what is wrong (none: all hold). Close in meaning to
- * checkInvariants of test/helpers/purchase.ts, plus what a settled crash must leave: no hold of an
- * order that is not PENDING, or of no order at all.
+ * The product's invariants 1–3 (seats, credits, holds) as the order, event and user tables must
+ * show them once no saga runs, as sentences naming what is wrong (none: all hold). Meant as
+ * the purchase suite's checkInvariants, but read from any server's databases, plus what a
+ * settled crash must leave: no hold of an order that is not PENDING, or of no order at all.
  */
 export function invariantViolations(snap: Snapshot, options: InvariantOptions): string[] {
   const out: string[] = [];

@@ -29,7 +29,7 @@ import { createEvent, seatIds } from '../helpers/events.js';
 import { adminLogin, grant, newUser, type TestUser } from '../helpers/users.js';
 
 /**
- * PRODUCT.md invariant 6: a crash at any step of a reserve or a pay leaves, after a restart, a
+ * The product's invariant 6: a crash at any step of a reserve or a pay leaves, after a restart, a
  * state that keeps invariants 1–3 without manual repair, and the purchase at one of its two
  * allowed ends. Each case runs on a fresh database: a process with one fault point armed runs the
  * flow to it and dies there (SIGKILL: `exit`), or answers 5xx and lives on (`error`, in process);
