@@ -332,7 +332,7 @@ for (const kind of DATABASES) {
       const allowed: Record<string, string[]> = {
         ended: ['410 HOLD_EXPIRED'],
         live: ['200'],
-        racing: ['200', '410 HOLD_EXPIRED', '409 SEAT_NOT_HELD'],
+        racing: ['200', '410 HOLD_EXPIRED'],
       };
       for (const [i, o] of orders.entries()) {
         const a = answers[i];

@@ -9,7 +9,7 @@ export const reserveBody = (maxSeats: number) =>
   Joi.object({
     seat_id: uuid(),
     seat_ids: Joi.array()
-      .items(uuid().required())
+      .items(uuid())
       .min(1)
       .max(maxSeats)
       .unique()

@@ -136,9 +136,10 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
 
     /** The risk flag alone, on every pay: one indexed read, not an entity load. */
     async riskFlag(userId: string): Promise<boolean> {
-      const [row] = await db.all<{ is_flagged: boolean | number }>(`select is_flagged from ${usersTable} where id = ?`, [
-        userId,
-      ]);
+      const [row] = await db.all<{ is_flagged: boolean | number }>(
+        `select is_flagged from ${usersTable} where id = ?`,
+        [userId],
+      );
       if (!row) throw new AppError('USER_NOT_FOUND', 'No such user.');
       return !!row.is_flagged;
     },
