@@ -1,4 +1,4 @@
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createSecretKey, randomUUID, timingSafeEqual } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Context, Middleware } from 'koa';
 import type { Clock } from './clock.js';
@@ -40,7 +40,8 @@ export interface TokenService {
 
 /** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
 export function createTokenService(config: Config, clock: Clock): TokenService {
-  const key = new TextEncoder().encode(config.jwtSecret);
+  // A KeyObject made once: given bytes, jose imports the key anew for every token it signs or checks.
+  const key = createSecretKey(Buffer.from(config.jwtSecret, 'utf8'));
   const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
   return {
     async sign({ userId, role, sid, type, jti = randomUUID() }) {
