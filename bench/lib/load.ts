@@ -38,7 +38,7 @@ export interface Row {
   raw: autocannon.Result & { perSecond?: number[] };
 }
 
-function summarize(
+export function summarize(
   scenario: string,
   target: Row['target'],
   logLevel: string | null,
@@ -73,7 +73,7 @@ function summarize(
  * flight; the server finishes those a moment later, so give it that moment before anything reads
  * or resets the seats.
  */
-async function run(options: autocannon.Options): Promise<autocannon.Result & { perSecond: number[] }> {
+export async function run(options: autocannon.Options): Promise<autocannon.Result & { perSecond: number[] }> {
   // autocannon stops at the first one-second sample after its stop timer: when a busy event loop
   // runs the 10 s sample first, the run goes on to 11 s. Stopping a little early keeps it at 10 s.
   const duration = Math.max(0.5, (options.duration ?? DURATION) - 0.2);
@@ -85,7 +85,7 @@ async function run(options: autocannon.Options): Promise<autocannon.Result & { p
   return result;
 }
 
-function shuffled<T>(items: readonly T[]): T[] {
+export function shuffled<T>(items: readonly T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
