@@ -10,7 +10,7 @@ import { createApp, loadAppConfig } from '../src/app.js';
 import { createLogger } from '../src/kernel/logger.js';
 import { listen } from '../src/kernel/server.js';
 import { freshDatabase, request, sharedApp } from './helpers/app.js';
-import { ADAPTERS, createEvent, sellSeat } from './helpers/events.js';
+import { ADAPTERS, createEvent, holdOne, sellSeat } from './helpers/events.js';
 import { metric } from './helpers/metrics.js';
 import { adminLogin } from './helpers/users.js';
 
@@ -49,7 +49,7 @@ test('/metrics counts holds taken and door scans by verdict', async (t) => {
   const port = ADAPTERS.local(app);
   const before = await metric(app, 'event_holds_taken_total');
   const { userId } = await sellSeat(port, e.seats[0].seat_id);
-  await port.holdSeat({ seatId: e.seats[1].seat_id, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60 });
+  await holdOne(port, e.seats[1].seat_id, { ttlSeconds: 60 });
   t.is(await metric(app, 'event_holds_taken_total'), before + 2);
   for (let i = 0; i < 2; i++) {
     await port.checkIn({

@@ -13,6 +13,8 @@ export interface JobDefinition {
   intervalMs: number;
   /** Run by one process at a time: a tick runs only while this process holds the job's lease. */
   leased?: boolean;
+  /** Also tick once as soon as the scheduler starts (recovery of work a dead process left). */
+  atStart?: boolean;
   run(scope: JobScope): Promise<unknown>;
 }
 
@@ -102,6 +104,7 @@ export function createScheduler(options: { log: Logger; clock: Clock; leaseMs: n
       for (const entry of entries.values()) {
         entry.timer = setInterval(() => void trigger(entry), entry.job.intervalMs);
         entry.timer.unref();
+        if (entry.job.atStart) void trigger(entry);
       }
     },
     /** Runs a job's tick now (tests, and work that should not wait for the next interval). */

@@ -5,7 +5,7 @@ import { manualClock } from '../../src/kernel/clock.js';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
-import { ADAPTERS, createEvent, localPort, seatRow } from '../helpers/events.js';
+import { ADAPTERS, createEvent, holdOne, localPort, seatRow } from '../helpers/events.js';
 import { metric } from '../helpers/metrics.js';
 import { adminLogin } from '../helpers/users.js';
 
@@ -36,8 +36,11 @@ for (const kind of DATABASES) {
 
   const eventOf = async (app: TestApp, seats: number) =>
     createEvent(app, await adminLogin(app), { rows: [{ row_number: 'A', seats, category: 'CAT1' }] });
-  const hold = (app: TestApp, seatId: string, ttlSeconds: number) =>
-    localPort(app).holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds });
+  /** A hold of one seat, with the seat's id beside the order's hold. */
+  const hold = async (app: TestApp, seatId: string, ttlSeconds: number) => ({
+    seatId,
+    ...(await holdOne(localPort(app), seatId, { ttlSeconds })),
+  });
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     test.serial(
@@ -46,17 +49,17 @@ for (const kind of DATABASES) {
         const port = make(quiet);
         const e = await eventOf(quiet, 1);
         const seatId = e.seats[0].seat_id;
-        const first = await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 30 });
+        const first = await holdOne(port, seatId, { ttlSeconds: 30 });
         const second = { userId: randomUUID(), orderId: randomUUID() };
-        await rejects(t, port.holdSeat({ seatId, ...second, ttlSeconds: 3600 }), 'SEAT_UNAVAILABLE');
+        await rejects(t, holdOne(port, seatId, { ...second, ttlSeconds: 3600 }), 'SEAT_UNAVAILABLE');
         quietClock.advance(Date.parse(first.heldUntil) - quietClock.now());
         // The row still says HELD by the first user; nobody swept it.
         t.like(await seatRow(quiet, seatId), { status: 'HELD', held_by_user_id: first.userId });
         const map = await quiet.request('GET', `/api/events/${e.eventId}`);
         t.is(map.body.data.seats[0].status, 'AVAILABLE');
         t.is(map.body.data.available_seats, 1);
-        const taken = await port.holdSeat({ seatId, ...second, ttlSeconds: 3600 });
-        t.like(taken, { seatId, ...second });
+        const taken = await holdOne(port, seatId, { ...second, ttlSeconds: 3600 });
+        t.like(taken, { ...second, seats: [{ seatId }] });
         t.like(await seatRow(quiet, seatId), {
           status: 'HELD',
           held_by_user_id: second.userId,

@@ -5,7 +5,7 @@ import type { EventPort } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
 import { DATABASES } from '../helpers/app.js';
 import { rejects } from '../helpers/assert.js';
-import { ADAPTERS, scansOf, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
+import { ADAPTERS, holdOne, scansOf, seatRow, sellSeat, smallEvent } from '../helpers/events.js';
 import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
@@ -20,15 +20,13 @@ for (const kind of DATABASES) {
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {
     const name = (s: string) => `[${kind}/${adapter}] ${s}`;
-    const hold = (port: EventPort, seatId: string) =>
-      port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 300 });
     test(name('checkIn decides by the documented rule order and logs every scan once'), async (t) => {
       const port = make(app);
       const e = await small();
       const [a1, a2, a3] = e.seats.map((s) => s.seat_id);
       const staff = randomUUID();
       const { userId: owner } = await sellSeat(port, a1);
-      const heldBy = await hold(port, a2);
+      const heldBy = await holdOne(port, a2);
       const stranger = randomUUID();
       const ghost = randomUUID();
 
@@ -103,19 +101,39 @@ for (const kind of DATABASES) {
       const port = make(app);
       const e = await small();
       const seatId = e.seats[0].seat_id;
-      const ok = { seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60 };
+      const ok = { seatIds: [seatId], userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60, holdLimit: 10 };
+      const sale = { orderId: ok.orderId, userId: ok.userId };
+      const many = (n: number) => Array.from({ length: n }, () => randomUUID());
       const bad: [string, () => Promise<unknown>][] = [
-        ['ttl 0', () => port.holdSeat({ ...ok, ttlSeconds: 0 })],
-        ['ttl 1.5', () => port.holdSeat({ ...ok, ttlSeconds: 1.5 })],
-        ['ttl string', () => port.holdSeat({ ...ok, ttlSeconds: '60' as unknown as number })],
-        ['ttl a day and a second', () => port.holdSeat({ ...ok, ttlSeconds: 86_401 })],
-        ['seat id', () => port.holdSeat({ ...ok, seatId: 'seat-1' })],
-        ['user id', () => port.holdSeat({ ...ok, userId: `${randomUUID()}0` })],
-        ['missing order', () => port.holdSeat({ seatId, userId: ok.userId, ttlSeconds: 60 } as never)],
-        ['extra field', () => port.holdSeat({ ...ok, status: 'SOLD' } as never)],
-        ['price negative', () => port.confirmSeat({ seatId, orderId: ok.orderId, userId: ok.userId, pricePaid: -1 })],
-        ['price fraction', () => port.confirmSeat({ seatId, orderId: ok.orderId, userId: ok.userId, pricePaid: 1.5 })],
-        ['release id', () => port.releaseHold({ seatId, orderId: "' OR 1=1 --" })],
+        ['ttl 0', () => port.holdSeats({ ...ok, ttlSeconds: 0 })],
+        ['ttl 1.5', () => port.holdSeats({ ...ok, ttlSeconds: 1.5 })],
+        ['ttl string', () => port.holdSeats({ ...ok, ttlSeconds: '60' as unknown as number })],
+        ['ttl a day and a second', () => port.holdSeats({ ...ok, ttlSeconds: 86_401 })],
+        ['seat id', () => port.holdSeats({ ...ok, seatIds: ['seat-1'] })],
+        ['seat ids not a list', () => port.holdSeats({ ...ok, seatIds: seatId as never })],
+        ['no seats', () => port.holdSeats({ ...ok, seatIds: [] })],
+        ['a seat twice', () => port.holdSeats({ ...ok, seatIds: [seatId, seatId] })],
+        ['101 seats', () => port.holdSeats({ ...ok, seatIds: [seatId, ...many(100)] })],
+        ['user id', () => port.holdSeats({ ...ok, userId: `${randomUUID()}0` })],
+        ['missing order', () => port.holdSeats({ ...ok, orderId: undefined } as never)],
+        ['hold limit 0', () => port.holdSeats({ ...ok, holdLimit: 0 })],
+        ['missing hold limit', () => port.holdSeats({ ...ok, holdLimit: undefined } as never)],
+        ['extra field', () => port.holdSeats({ ...ok, status: 'SOLD' } as never)],
+        ['price negative', () => port.confirmOrder({ ...sale, seats: [{ seatId, pricePaid: -1 }] })],
+        ['price fraction', () => port.confirmOrder({ ...sale, seats: [{ seatId, pricePaid: 1.5 }] })],
+        ['no seats to confirm', () => port.confirmOrder({ ...sale, seats: [] })],
+        [
+          'a seat confirmed twice',
+          () =>
+            port.confirmOrder({
+              ...sale,
+              seats: [
+                { seatId, pricePaid: 1 },
+                { seatId, pricePaid: 2 },
+              ],
+            }),
+        ],
+        ['release id', () => port.releaseOrder({ orderId: "' OR 1=1 --" })],
         ['owner id', () => port.setOwner({ seatId, expectedOwnerId: 'x', newOwnerId: randomUUID() })],
         [
           'empty hall',
@@ -147,14 +165,14 @@ for (const kind of DATABASES) {
   test(`[${kind}] internal event routes refuse callers without the service credential`, async (t) => {
     const e = await small();
     const seatId = e.seats[0].seat_id;
-    const body = { seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60 };
+    const body = { seatIds: [seatId], userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 60, holdLimit: 10 };
     for (const headers of [{}, { 'x-service-token': 'wrong' }] as Record<string, string>[]) {
-      const res = await app.request('POST', '/internal/event/holdSeat', { headers, body });
+      const res = await app.request('POST', '/internal/event/holdSeats', { headers, body });
       t.is(res.status, 401);
       t.is(res.body.error_code, 'UNAUTHORIZED');
     }
     const wrong = createHttpPort<EventPort>(eventPortDefinition, app.url, 'x'.repeat(40));
-    await rejects(t, wrong.holdSeat(body), 'UNAUTHORIZED');
+    await rejects(t, wrong.holdSeats(body), 'UNAUTHORIZED');
     t.like(await seatRow(app, seatId), { status: 'AVAILABLE', held_by_user_id: null });
   });
 }

@@ -10,6 +10,7 @@ import {
   eventBody,
   fromNow,
   HOUR,
+  holdOne,
   localPort,
   moveIntoPast,
   newStaff,
@@ -134,10 +135,10 @@ for (const kind of DATABASES) {
     const e = await createEvent(app, admin);
     const [s1, s2, s3, s4, s5, s6] = e.seats.map((s) => s.seat_id);
     for (const seatId of [s1, s2, s3]) {
-      await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 300 });
+      await holdOne(port, seatId);
     }
     for (const seatId of [s4, s5]) {
-      await port.holdSeat({ seatId, userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 30 });
+      await holdOne(port, seatId, { ttlSeconds: 30 });
     }
     await sellSeat(port, s6);
     const available = async () => {
@@ -187,7 +188,7 @@ for (const kind of DATABASES) {
       t.is(new Set(d.seats.map((s: { seat_id: string }) => s.seat_id)).size, 17);
 
       const seat = (label: string) => d.seats.find((s: any) => `${s.row_number}${s.seat_number}` === label).seat_id;
-      await port.holdSeat({ seatId: seat('A1'), userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 300 });
+      await holdOne(port, seat('A1'));
       await sellSeat(port, seat('A2'));
       const sold = await sellSeat(port, seat('A3'));
       const staff = randomUUID();
@@ -198,7 +199,7 @@ for (const kind of DATABASES) {
         presentedHall: 'HALL-Z',
       });
       t.is(verdict.result, 'SUCCESS');
-      await port.holdSeat({ seatId: seat('B1'), userId: randomUUID(), orderId: randomUUID(), ttlSeconds: 30 });
+      await holdOne(port, seat('B1'), { ttlSeconds: 30 });
 
       const statuses = async () =>
         Object.fromEntries(

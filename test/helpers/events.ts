@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { EventPort, SeatDto } from '../../src/modules/event/index.js';
+import type { EventPort, OrderHoldDto, SeatDto } from '../../src/modules/event/index.js';
 import { eventPortDefinition } from '../../src/modules/event/index.js';
 import { type DbKind, late, sharedApp, type TestApp } from './app.js';
 import { rowCounts } from './assert.js';
@@ -116,6 +116,23 @@ export async function createEvent(
 /** Seat ids of an event in seat-map order. */
 export const seatIds = (e: CreatedEvent) => e.seats.map((s) => s.seat_id);
 
+/** The hold limit the helpers reserve under: the product's default. */
+export const HOLD_LIMIT = 10;
+
+/** Holds one seat through the port, for a fresh user and order unless they are given. */
+export const holdOne = (
+  port: EventPort,
+  seatId: string,
+  options: { ttlSeconds?: number; userId?: string; orderId?: string; holdLimit?: number } = {},
+): Promise<OrderHoldDto> =>
+  port.holdSeats({
+    seatIds: [seatId],
+    userId: options.userId ?? randomUUID(),
+    orderId: options.orderId ?? randomUUID(),
+    ttlSeconds: options.ttlSeconds ?? 300,
+    holdLimit: options.holdLimit ?? HOLD_LIMIT,
+  });
+
 /** Holds and confirms a seat through the port: it is SOLD to `userId` (a fresh id by default). */
 export async function sellSeat(
   port: EventPort,
@@ -124,8 +141,8 @@ export async function sellSeat(
   pricePaid = 14950,
 ): Promise<{ userId: string; orderId: string; seat: SeatDto }> {
   const orderId = randomUUID();
-  await port.holdSeat({ seatId, userId, orderId, ttlSeconds: 300 });
-  const seat = await port.confirmSeat({ seatId, orderId, userId, pricePaid });
+  await holdOne(port, seatId, { userId, orderId });
+  const [seat] = await port.confirmOrder({ orderId, userId, seats: [{ seatId, pricePaid }] });
   return { userId, orderId, seat };
 }
 

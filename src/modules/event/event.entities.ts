@@ -65,6 +65,18 @@ export const Seat = defineEntity({
       expression: (table, columns, name) =>
         `create index ${name} on ${table} (${columns.heldUntil}) where ${columns.status} = 'HELD'`,
     },
+    // The hold limit counts a user's live holds on every reserve.
+    {
+      name: 'seats_holder_idx',
+      expression: (table, columns, name) =>
+        `create index ${name} on ${table} (${columns.heldByUserId}) where ${columns.status} = 'HELD'`,
+    },
+    // An order's seats are released, and a repeated reserve recognised, by the order.
+    {
+      name: 'seats_hold_order_idx',
+      expression: (table, columns, name) =>
+        `create index ${name} on ${table} (${columns.holdOrderId}) where ${columns.status} = 'HELD'`,
+    },
   ],
   properties: {
     id: p.uuid().primary(),

@@ -7,6 +7,7 @@ export const eventErrors = {
   SEAT_UNAVAILABLE: 409,
   SEAT_ALREADY_SOLD: 409,
   SEAT_NOT_HELD: 409,
+  HOLD_LIMIT_REACHED: 409,
   EVENT_ENDED: 410,
   HOLD_EXPIRED: 410,
 } as const;

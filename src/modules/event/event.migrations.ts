@@ -185,7 +185,18 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
   }
 }
 
+/** Multi-seat orders read held seats by holder (the hold limit) and by order (release, a repeated reserve). */
+export class Migration20261201EventOrderHolds extends SchemaMigration {
+  build(schema: Knex.SchemaBuilder, { knex }: MigrationContext) {
+    return schema.alterTable('seats', (t) => {
+      t.index(['held_by_user_id'], 'seats_holder_idx', { predicate: knex.whereRaw("status = 'HELD'") });
+      t.index(['hold_order_id'], 'seats_hold_order_idx', { predicate: knex.whereRaw("status = 'HELD'") });
+    });
+  }
+}
+
 export const eventMigrations = [
   { name: 'Migration20261127EventInitial', class: Migration20261127EventInitial },
   { name: 'Migration20261201EventEntitiesAgree', class: Migration20261201EventEntitiesAgree },
+  { name: 'Migration20261201EventOrderHolds', class: Migration20261201EventOrderHolds },
 ];

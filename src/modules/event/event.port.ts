@@ -33,13 +33,26 @@ export interface SeatDto {
   checkedInAt: string | null;
 }
 
-export interface HoldDto {
+/** One seat of an order's hold, as the reserve answer shows it. */
+export interface OrderSeatDto {
   seatId: string;
-  eventId: string;
-  userId: string;
-  orderId: string;
+  rowNumber: string;
+  seatNumber: number;
+  category: string;
   price: number;
+}
+
+/** The seats of one order, held together until `heldUntil`. */
+export interface OrderHoldDto {
+  /** The order the seats are held for: the one asked for, or the caller's live order of exactly these seats. */
+  orderId: string;
+  userId: string;
+  eventId: string;
   heldUntil: string;
+  /** Sum of the seats' prices, in cents. */
+  total: number;
+  /** In the order the request named them. */
+  seats: OrderSeatDto[];
 }
 
 export interface ScanVerdict {
@@ -56,20 +69,42 @@ export interface ScanVerdict {
 }
 
 /**
- * What other modules may ask of the event module. Every mutation is one conditional UPDATE and
- * is safe to repeat: repeating a hold, confirm or owner change that already happened answers as
- * the first call did. Refusals are typed errors (SEAT_NOT_FOUND, SEAT_UNAVAILABLE, …).
+ * What other modules may ask of the event module. Every mutation is one conditional UPDATE (an
+ * order's seats: one transaction) and is safe to repeat: repeating a hold, confirm or owner
+ * change that already happened answers as the first call did. Refusals are typed errors (SEAT_NOT_FOUND, SEAT_UNAVAILABLE, …).
  */
 export interface EventPort {
   getEvent(args: { eventId: string }): Promise<EventDto>;
   getSeat(args: { seatId: string }): Promise<SeatDto>;
   getSeats(args: { seatIds: string[] }): Promise<SeatDto[]>;
   listSeatsOwnedBy(args: { userId: string }): Promise<SeatDto[]>;
-  /** SEAT_NOT_FOUND, SEAT_UNAVAILABLE (held by another live hold), SEAT_ALREADY_SOLD, EVENT_ENDED. */
-  holdSeat(args: { seatId: string; userId: string; orderId: string; ttlSeconds: number }): Promise<HoldDto>;
-  releaseHold(args: { seatId: string; orderId: string }): Promise<{ released: boolean }>;
-  /** Only while the hold is live and this order's: else HOLD_EXPIRED or SEAT_NOT_HELD. */
-  confirmSeat(args: { seatId: string; orderId: string; userId: string; pricePaid: number }): Promise<SeatDto>;
+  /**
+   * Holds every seat for the order, or none, in one transaction. A refusal is the first that
+   * applies of SEAT_NOT_FOUND, EVENT_ENDED, SEAT_ALREADY_SOLD, SEAT_UNAVAILABLE, with details
+   * naming each refused seat (`seat_ids[i]`); seats of several events are a VALIDATION_ERROR; a
+   * user who would hold more than `holdLimit` live seats gets HOLD_LIMIT_REACHED. When every seat
+   * is held live by this user for one order of exactly these seats, that order's hold is the
+   * answer (a repeated reserve), whatever `orderId` says. Safe to repeat.
+   */
+  holdSeats(args: {
+    seatIds: string[];
+    userId: string;
+    orderId: string;
+    ttlSeconds: number;
+    holdLimit: number;
+  }): Promise<OrderHoldDto>;
+  /** Releases every seat still held for the order; a repeat releases nothing more. */
+  releaseOrder(args: { orderId: string }): Promise<{ released: number }>;
+  /**
+   * Sells every seat of the order to `userId` at its price, or none: only while every hold is
+   * live and this order's, else HOLD_EXPIRED (the order's holds ran out) or SEAT_NOT_HELD. A
+   * repeat after the sale answers the sold seats.
+   */
+  confirmOrder(args: {
+    orderId: string;
+    userId: string;
+    seats: { seatId: string; pricePaid: number }[];
+  }): Promise<SeatDto[]>;
   /** SEAT_NOT_FOUND, SEAT_UNAVAILABLE (not SOLD), NOT_SEAT_OWNER (someone else owns it). */
   setOwner(args: { seatId: string; expectedOwnerId: string; newOwnerId: string }): Promise<SeatDto>;
   /** The door verdict for a seat the QR names, logged; SUCCESS checks the seat in. */
@@ -93,18 +128,28 @@ export const eventPortDefinition: PortDefinition = {
     getSeat: Joi.object({ seatId: id }),
     getSeats: Joi.object({ seatIds: Joi.array().items(uuid()).max(1000).required() }),
     listSeatsOwnedBy: Joi.object({ userId: id }),
-    holdSeat: Joi.object({
-      seatId: id,
+    holdSeats: Joi.object({
+      seatIds: Joi.array().items(id).min(1).max(100).unique().required(),
       userId: id,
       orderId: id,
       ttlSeconds: Joi.number().integer().min(1).max(86400).required(),
+      holdLimit: Joi.number().integer().min(1).max(1000).required(),
     }),
-    releaseHold: Joi.object({ seatId: id, orderId: id }),
-    confirmSeat: Joi.object({
-      seatId: id,
+    releaseOrder: Joi.object({ orderId: id }),
+    confirmOrder: Joi.object({
       orderId: id,
       userId: id,
-      pricePaid: Joi.number().integer().min(0).max(2_000_000_000).required(),
+      seats: Joi.array()
+        .items(
+          Joi.object({
+            seatId: id,
+            pricePaid: Joi.number().integer().min(0).max(2_000_000_000).required(),
+          }),
+        )
+        .min(1)
+        .max(100)
+        .unique('seatId')
+        .required(),
     }),
     setOwner: Joi.object({ seatId: id, expectedOwnerId: id, newOwnerId: id }),
     checkIn: Joi.object({ seatId: id, expectedOwnerId: id, staffId: id, presentedHall: hall }),

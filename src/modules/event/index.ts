@@ -11,7 +11,7 @@ import { seedEvents } from './event.seed.js';
 import { eventSettings } from './event.settings.js';
 import { createSeats } from './seats.js';
 
-export type { EventDto, EventPort, HoldDto, ScanVerdict, SeatDto } from './event.port.js';
+export type { EventDto, EventPort, OrderHoldDto, OrderSeatDto, ScanVerdict, SeatDto } from './event.port.js';
 export { eventPortDefinition } from './event.port.js';
 
 declare module '../../kernel/registry.js' {
@@ -32,7 +32,11 @@ export const eventModule = defineModule({
   start({ config, db, log, metrics, clock }) {
     const seats = createSeats(db, clock);
     const catalog = createCatalog(db, seats, clock);
-    const holds = new Counter({ name: 'event_holds_taken_total', help: 'Seat holds taken', registers: [metrics] });
+    const holds = new Counter({
+      name: 'event_holds_taken_total',
+      help: 'Seat holds taken (one per seat)',
+      registers: [metrics],
+    });
     const expired = new Counter({
       name: 'event_holds_expired_total',
       help: 'Expired holds swept',
@@ -59,13 +63,13 @@ export const eventModule = defineModule({
       },
       getSeats: ({ seatIds }) => catalog.seatsById(seatIds),
       listSeatsOwnedBy: ({ userId }) => catalog.seatsOwnedBy(userId),
-      async holdSeat(args) {
-        const hold = await seats.hold(args);
-        holds.inc();
+      async holdSeats(args) {
+        const { hold, taken } = await seats.holdOrder(args);
+        if (taken) holds.inc(taken);
         return hold;
       },
-      releaseHold: (args) => seats.release(args),
-      confirmSeat: (args) => seats.confirm(args),
+      releaseOrder: (args) => seats.releaseOrder(args),
+      confirmOrder: (args) => seats.confirmOrder(args),
       setOwner: (args) => seats.setOwner(args),
       checkIn: (args) => counted(seats.checkIn(args)),
       logScan: (args) => counted(seats.logScan(args)),

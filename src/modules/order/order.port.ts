@@ -10,6 +10,7 @@ export interface OrderDto {
   orderId: string;
   userId: string;
   eventId: string;
+  /** As stored: a PENDING order stays PENDING past `expiresAt` until the sweeper or endOrder ends it. */
   status: OrderStatus;
   /** Sum of the seats' prices. */
   total: number;
@@ -29,7 +30,11 @@ export interface OrderDto {
  * by the order id and safe to repeat: a repeat answers with the order as it now is.
  */
 export interface OrderPort {
-  /** Creates a PENDING order; a repeat with the same id answers the existing order. */
+  /**
+   * Creates a PENDING order; a repeat with the same id answers the existing order (a repeat's
+   * `expiresAt` is not compared: the order keeps its own). The same id with another user, event
+   * or seats, or a total past 2,147,483,647 cents, is VALIDATION_ERROR.
+   */
   createOrder(args: {
     orderId: string;
     userId: string;

@@ -1,0 +1,47 @@
+import { Counter } from 'prom-client';
+import { defineModule } from '../../kernel/module.js';
+import { orchestratorEntities } from './orchestrator.entities.js';
+import { orchestratorErrors } from './orchestrator.errors.js';
+import { orchestratorMigrations } from './orchestrator.migrations.js';
+import { purchaseRoutes, ticketRoutes } from './orchestrator.routes.js';
+import { orchestratorSettings } from './orchestrator.settings.js';
+import { createPurchase } from './purchase.js';
+import { createSagaLog } from './saga.js';
+import { createTickets } from './tickets.js';
+
+/**
+ * The public flows that cross modules: purchase (reserve, pay, OTP) and tickets with their QR
+ * codes. It owns no business table, only its saga log, and reaches the others through ports.
+ */
+export const orchestratorModule = defineModule({
+  name: 'orchestrator',
+  defaultPort: 5003,
+  entities: orchestratorEntities,
+  migrations: orchestratorMigrations,
+  requires: ['user', 'event', 'order'],
+  errors: orchestratorErrors,
+  settings: orchestratorSettings,
+  start({ config, db, log, ports, clock, faults, metrics }) {
+    // A runner's claim on a saga outlives its slowest step: three tries of a port call at its deadline.
+    const sagas = createSagaLog(db, clock, faults, log, 3 * config.internalTimeoutMs + 2000);
+    const purchase = createPurchase(ports, sagas, db, config, clock);
+    const tickets = createTickets(ports, config, clock);
+    const recovered = new Counter({
+      name: 'orchestrator_sagas_recovered_total',
+      help: 'Sagas a crashed or stalled runner left, finished by recovery',
+      registers: [metrics],
+    });
+    return {
+      routers: [purchaseRoutes(purchase, config), ticketRoutes(tickets)],
+      jobs: [
+        {
+          name: 'saga-recovery',
+          intervalMs: config.sweepIntervalMs,
+          leased: true,
+          atStart: true,
+          run: async () => recovered.inc(await sagas.recover()),
+        },
+      ],
+    };
+  },
+});

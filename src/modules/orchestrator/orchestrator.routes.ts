@@ -1,0 +1,144 @@
+import type { Config } from '../../kernel/config.js';
+import { AppError } from '../../kernel/errors.js';
+import { idempotencyKeyHeader } from '../../kernel/idempotency.js';
+import { rateLimit } from '../../kernel/middleware.js';
+import { createApiRouter } from '../../kernel/routing.js';
+import * as s from './orchestrator.schemas.js';
+import type { Purchase } from './purchase.js';
+import type { Tickets } from './tickets.js';
+
+/** Reserve, pay and the purchase OTP. */
+export function purchaseRoutes(purchase: Purchase, config: Config) {
+  const api = createApiRouter('orchestrator', 'Purchase');
+
+  api.route(
+    'post',
+    '/api/reserve',
+    {
+      summary: 'Hold one seat or several seats of one event for a few minutes, as one order',
+      description:
+        `All or nothing: when any seat cannot be held, none is, and \`details\` names each refused seat. ` +
+        `A user holds at most MAX_HELD_SEATS_PER_USER seats across live orders. Repeating a reserve of exactly ` +
+        `the seats of your own live order answers that order.`,
+      access: 'user',
+      status: 200,
+      body: s.reserveBody(config.maxSeatsPerOrder),
+      response: s.reserveView,
+      errors: [
+        'INVALID_UUID',
+        'FORBIDDEN',
+        'USER_NOT_FOUND',
+        'SEAT_NOT_FOUND',
+        'EVENT_ENDED',
+        'SEAT_ALREADY_SOLD',
+        'SEAT_UNAVAILABLE',
+        'HOLD_LIMIT_REACHED',
+        'SERVICE_UNAVAILABLE',
+      ],
+    },
+    ({ principal, body }) => purchase.reserve(principal, body),
+  );
+
+  api.route(
+    'post',
+    '/api/pay',
+    {
+      summary: 'Pay for a held order with credits: every seat becomes yours, or none does',
+      description:
+        'The total is charged once. With an Idempotency-Key, a repeat answers the first answer. A flagged ' +
+        'account gets 428 OTP_REQUIRED and a code by SMS; verify it with /api/verify-otp, then pay again.',
+      access: 'user',
+      status: 200,
+      headers: idempotencyKeyHeader,
+      body: s.payBody,
+      response: s.payView,
+      errors: [
+        'INVALID_UUID',
+        'ORDER_NOT_FOUND',
+        'ORDER_ALREADY_CONFIRMED',
+        'HOLD_EXPIRED',
+        'SEAT_NOT_HELD',
+        'INSUFFICIENT_CREDITS',
+        'OTP_REQUIRED',
+        'IDEMPOTENCY_CONFLICT',
+        'SERVICE_UNAVAILABLE',
+      ],
+    },
+    ({ principal, body, headers }) => purchase.pay(principal, body.order_id, headers['idempotency-key']),
+  );
+
+  api.route(
+    'post',
+    '/api/verify-otp',
+    {
+      summary: 'Verify a one-time password for a purchase (or a transfer)',
+      description: 'Three wrong codes per order cancel it: the order ends FAILED and its seats are released.',
+      access: 'user',
+      status: 200,
+      body: s.verifyOtpBody,
+      response: s.verifiedView,
+      errors: [
+        'INVALID_UUID',
+        'ORDER_NOT_FOUND',
+        'TRANSFER_NOT_FOUND',
+        'OTP_INVALID',
+        'OTP_EXPIRED',
+        'OTP_MAX_RETRIES',
+        'RATE_LIMITED',
+      ],
+      before: [rateLimit(config, 'verify-otp')],
+    },
+    ({ principal, body }) => {
+      if (body.context === 'transfer') throw new AppError('TRANSFER_NOT_FOUND', 'No such transfer.');
+      return purchase.verifyOtp(principal, body.reference_id, body.otp_code);
+    },
+  );
+
+  return api;
+}
+
+/** The caller's tickets and their QR codes. */
+export function ticketRoutes(tickets: Tickets) {
+  const api = createApiRouter('orchestrator', 'Tickets');
+
+  api.route(
+    'get',
+    '/api/tickets',
+    {
+      summary: 'The tickets you own now: one per seat',
+      access: 'user',
+      paginated: true,
+      response: s.ticketView,
+      errors: ['SERVICE_UNAVAILABLE'],
+    },
+    async ({ principal, page }) => {
+      const all = await tickets.list(principal);
+      return { items: all.slice(page.offset, page.offset + page.perPage), total: all.length };
+    },
+  );
+
+  api.route(
+    'get',
+    '/api/tickets/:seat_id/qr',
+    {
+      summary: 'A QR code for the door, valid for QR_TTL_SECONDS',
+      description:
+        'JSON by default; `?format=svg` answers image/svg+xml and `?format=png` image/png of the same payload.',
+      access: 'user',
+      params: s.seatParams,
+      query: s.qrQuery,
+      response: s.qrView,
+      errors: ['INVALID_UUID', 'SEAT_NOT_FOUND', 'NOT_SEAT_OWNER', 'SEAT_UNAVAILABLE', 'SERVICE_UNAVAILABLE'],
+    },
+    async ({ principal, params, query, ctx }) => {
+      const qr = await tickets.qr(principal, params.seat_id);
+      if (query.format === 'json') return qr;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = query.format === 'svg' ? 'image/svg+xml' : 'image/png';
+      ctx.body = await tickets.image(qr.qr_payload, query.format);
+      return undefined;
+    },
+  );
+
+  return api;
+}

@@ -1,0 +1,96 @@
+import Joi from 'joi';
+import { uuid } from '../../kernel/schemas.js';
+
+const creditsNumber = Joi.number().description('credits, exact to the cent');
+const isoTime = Joi.string().isoDate();
+
+/** One of `seat_id` or `seat_ids` (1 to `maxSeats` distinct seats of one event). */
+export const reserveBody = (maxSeats: number) =>
+  Joi.object({
+    seat_id: uuid(),
+    seat_ids: Joi.array()
+      .items(uuid().required())
+      .min(1)
+      .max(maxSeats)
+      .unique()
+      .messages({ 'array.unique': 'seat_ids lists a seat twice' }),
+    user_id: uuid().description('the buyer: yourself unless you are an admin'),
+  })
+    .xor('seat_id', 'seat_ids')
+    .messages({
+      'object.missing': 'give seat_id or seat_ids',
+      'object.xor': 'give seat_id or seat_ids, not both',
+    });
+
+export const payBody = Joi.object({ order_id: uuid().required() });
+
+export const verifyOtpBody = Joi.object({
+  otp_code: Joi.string()
+    .pattern(/^\d{6}$/)
+    .required()
+    .messages({ 'string.pattern.base': 'otp_code is six digits' }),
+  context: Joi.string().valid('purchase', 'transfer').required(),
+  reference_id: uuid().required(),
+});
+
+export const seatParams = Joi.object({ seat_id: uuid().required() });
+export const qrQuery = Joi.object({ format: Joi.string().valid('json', 'svg', 'png').default('json') });
+
+const seatView = Joi.object({
+  seat_id: Joi.string().uuid(),
+  row_number: Joi.string(),
+  seat_number: Joi.number().integer(),
+  category: Joi.string(),
+  price: creditsNumber,
+});
+
+export const reserveView = Joi.object({
+  order_id: Joi.string().uuid(),
+  seat_id: Joi.string().uuid().description('the first of seat_ids'),
+  seat_ids: Joi.array().items(Joi.string().uuid()),
+  event_id: Joi.string().uuid(),
+  status: Joi.string().valid('HELD'),
+  price: creditsNumber.description('the order total'),
+  seats: Joi.array().items(seatView),
+  held_until: isoTime,
+  ttl_seconds: Joi.number().integer(),
+  message: Joi.string(),
+});
+
+export const payView = Joi.object({
+  order_id: Joi.string().uuid(),
+  seat_id: Joi.string().uuid(),
+  seat_ids: Joi.array().items(Joi.string().uuid()),
+  status: Joi.string().valid('CONFIRMED'),
+  credits_charged: creditsNumber,
+  remaining_balance: creditsNumber,
+  message: Joi.string(),
+});
+
+export const verifiedView = Joi.object({ verified: Joi.boolean().valid(true), message: Joi.string() });
+
+export const ticketView = Joi.object({
+  seat_id: Joi.string().uuid(),
+  order_id: Joi.string().uuid().allow(null),
+  event: Joi.object({
+    event_id: Joi.string().uuid(),
+    name: Joi.string(),
+    event_date: isoTime,
+    hall_id: Joi.string(),
+    venue_name: Joi.string(),
+  }),
+  row_number: Joi.string(),
+  seat_number: Joi.number().integer(),
+  category: Joi.string(),
+  status: Joi.string().valid('SOLD', 'CHECKED_IN'),
+  price_paid: creditsNumber,
+  acquired_via: Joi.string().valid('PURCHASE', 'TRANSFER'),
+  purchased_at: isoTime.allow(null),
+});
+
+export const qrView = Joi.object({
+  qr_payload: Joi.string().description('base64(iv ‖ ciphertext ‖ tag), AES-256-GCM'),
+  generated_at: isoTime,
+  expires_at: isoTime,
+  ttl_seconds: Joi.number().integer(),
+});

@@ -1,0 +1,64 @@
+import type { Clock } from '../../kernel/clock.js';
+import type { Database } from '../../kernel/persistence.js';
+import { createApiRouter } from '../../kernel/routing.js';
+import { credits } from '../../kernel/schemas.js';
+import { Order } from './order.entities.js';
+import type { OrderDto } from './order.port.js';
+import type { OrderRepository } from './order.repository.js';
+import * as s from './order.schemas.js';
+import { toOrderDto } from './orders.js';
+
+/**
+ * An order as its owner sees it. A PENDING order past its hold reads as EXPIRED at once, as a
+ * seat past its hold reads as AVAILABLE, whether or not the sweeper has passed.
+ */
+function orderView(o: OrderDto, now: number) {
+  const status = o.status === 'PENDING' && Date.parse(o.expiresAt) <= now ? 'EXPIRED' : o.status;
+  const seatIds = o.seats.map((seat) => seat.seatId);
+  return {
+    order_id: o.orderId,
+    seat_id: seatIds[0],
+    seat_ids: seatIds,
+    event_id: o.eventId,
+    status,
+    total: credits(o.total),
+    credits_charged: credits(o.creditsCharged),
+    created_at: o.createdAt,
+    confirmed_at: o.confirmedAt,
+    expires_at: o.expiresAt,
+  };
+}
+
+/** The caller's own orders; anyone else's, an admin's caller included, is not found. */
+export function orderRoutes(db: Database, clock: Clock) {
+  const api = createApiRouter('order', 'Orders');
+  const orders = () => db.em.getRepository<Order, OrderRepository>(Order);
+
+  api.route(
+    'get',
+    '/api/orders',
+    { summary: 'The caller’s orders, newest first', access: 'user', paginated: true, response: s.orderView },
+    async ({ principal, page }) => {
+      const { items, total } = await orders().forUser(principal.userId, page.offset, page.perPage);
+      const now = clock.now();
+      return { items: items.map((o) => orderView(toOrderDto(o), now)), total };
+    },
+  );
+
+  api.route(
+    'get',
+    '/api/orders/:order_id',
+    {
+      summary: 'One of the caller’s orders',
+      description: 'Someone else’s order answers 404 ORDER_NOT_FOUND, for admins too.',
+      access: 'user',
+      params: s.orderIdParams,
+      response: s.orderView,
+      errors: ['INVALID_UUID', 'ORDER_NOT_FOUND'],
+    },
+    async ({ params, principal }) =>
+      orderView(toOrderDto(await orders().getOwn(params.order_id, principal.userId)), clock.now()),
+  );
+
+  return api;
+}
