@@ -9,7 +9,7 @@
  *      a venue, a 5,000-seat event (50 rows × 100, CAT1–CAT3) and the hold pool: BENCH_HOLD_SEATS
  *      seats in events of at most 50,000; seat ids come from GET /api/events/{id}. It then stops.
  *   2. the real event slice (`node --import tsx src/main.ts`, MODULES=event, LOG_LEVEL=warn):
- *      the hold path, POST /internal/event/holdSeat (50 connections), then
+ *      the hold path, POST /internal/event/holdSeats of one seat (50 connections), then
  *      GET /api/events/{id} of the 5,000-seat event (10 connections).
  *   3. the same slice with LOG_LEVEL=info (one JSON log line per request): the hold path again.
  *   4. the baseline (bench/baseline.ts), alone: the hold path again.
@@ -57,7 +57,7 @@ async function holdRuns(db: BenchDb): Promise<Pick<DbResult, 'setup' | 'rows'>> 
 
   let server = await startEventServer(db, 'warn', CPU_PROF);
   try {
-    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeat, real server', 'server', 'warn'));
+    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeats, real server', 'server', 'warn'));
     rows.push(await seatMapRun(server.base, s.mapEventId, db));
   } finally {
     await stopChild(server);
@@ -65,14 +65,14 @@ async function holdRuns(db: BenchDb): Promise<Pick<DbResult, 'setup' | 'rows'>> 
 
   server = await startEventServer(db, 'info', false);
   try {
-    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeat, real server', 'server', 'info'));
+    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeats, real server', 'server', 'info'));
   } finally {
     await stopChild(server);
   }
 
   const baseline = await startBaseline(db);
   try {
-    rows.push(await holdRun(db, baseline.base, s.holdSeatIds, 'holdSeat, bare Koa baseline', 'baseline', null));
+    rows.push(await holdRun(db, baseline.base, s.holdSeatIds, 'holdSeats, bare Koa baseline', 'baseline', null));
   } finally {
     await stopChild(baseline);
   }

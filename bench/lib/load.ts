@@ -7,6 +7,7 @@ import {
   GET_CONNECTIONS,
   HOLD_CONNECTIONS,
   HOLD_TTL_SECONDS,
+  HOLDS_PER_USER,
   log,
   SERVICE_TOKEN,
   sleep,
@@ -103,9 +104,9 @@ export async function seatMapRun(base: string, eventId: string, db: BenchDb): Pr
 }
 
 /**
- * POST /internal/event/holdSeat at 50 connections: each request a seat of the pool, in a fresh
- * random order without repeats (so that holds land on free seats until the pool runs out), with a
- * fresh random user and order.
+ * POST /internal/event/holdSeats of one seat at 50 connections: each request a seat of the pool,
+ * in a fresh random order without repeats (so that holds land on free seats until the pool runs
+ * out), with a fresh random user and order.
  */
 export async function holdRun(
   db: BenchDb,
@@ -126,14 +127,15 @@ export async function holdRun(
       requests: [
         {
           method: 'POST',
-          path: '/internal/event/holdSeat',
+          path: '/internal/event/holdSeats',
           headers: { 'content-type': 'application/json', 'x-service-token': SERVICE_TOKEN },
           setupRequest: (req) => {
             req.body = JSON.stringify({
-              seatId: order[sent++ % order.length],
+              seatIds: [order[sent++ % order.length]],
               userId: randomUUID(),
               orderId: randomUUID(),
               ttlSeconds: HOLD_TTL_SECONDS,
+              holdLimit: HOLDS_PER_USER,
             });
             return req;
           },
