@@ -44,6 +44,9 @@ const bodyRoutes = (doc: Document): Example[] =>
 const NAMES_A_RECORD: Record<string, string> = {
   'POST /api/admin/events': 'VENUE_NOT_FOUND',
   'POST /api/admin/credits': 'USER_NOT_FOUND',
+  'POST /api/reserve': 'SEAT_NOT_FOUND',
+  'POST /api/pay': 'ORDER_NOT_FOUND',
+  'POST /api/verify-otp': 'ORDER_NOT_FOUND',
 };
 
 /** Sends a body as Swagger UI would, as the role the route needs (a 403 documented means admin). */

@@ -95,13 +95,19 @@ test('the start banner names every loaded module and shows the demo accounts onl
   };
 
   const fresh = await start({});
-  t.true(fresh.output.includes(`TicketRemaster (user, order, event) on http://localhost:${fresh.port}`), fresh.output);
+  t.true(
+    fresh.output.includes(`TicketRemaster (user, order, event, orchestrator) on http://localhost:${fresh.port}`),
+    fresh.output,
+  );
   t.regex(fresh.output, /Demo accounts \(email \/ password \/ role\):/);
   t.regex(fresh.output, /alice@ticketremaster\.local \/ alice-pass-123 \/ customer/);
   t.regex(fresh.output, /bob@ticketremaster\.local \/ bob-pass-1234 \/ customer \(flagged\)/);
 
   const again = await start({ DATA_DIR: fresh.dataDir });
-  t.true(again.output.includes(`TicketRemaster (user, order, event) on http://localhost:${again.port}`), again.output);
+  t.true(
+    again.output.includes(`TicketRemaster (user, order, event, orchestrator) on http://localhost:${again.port}`),
+    again.output,
+  );
   t.false(again.output.includes('Demo accounts'), again.output);
   t.false(/-pass-/.test(again.output), 'no password is printed on a restart');
 });

@@ -10,12 +10,15 @@ import type { Config } from './config.js';
 import { AppError } from './errors.js';
 import { requestScope } from './logger.js';
 import { type Dialect, type MigrationClass, type MigrationContext, SchemaMigration } from './migration.js';
-import { pgExecutor, sqliteExecutor } from './statements.js';
+import { type Execute, pgExecutor, sqliteExecutor } from './statements.js';
 import { kernelEntities, kernelMigrations } from './tables.js';
 
 export { type Dialect, type MigrationClass, type MigrationContext, SchemaMigration };
 
 type Row = Record<string, unknown>;
+
+/** Where a SQLite transaction handle keeps its statement runner (see `tx`). */
+const SQLITE_TX = Symbol('sqlite transaction');
 
 /** What a module gets to persist with: its own ORM (model, migrations, reads) and raw SQL for hot paths. */
 export interface Database {
@@ -36,6 +39,10 @@ export interface Database {
    * `:name` placeholders with an object of values.
    */
   all<T = Row>(sql: string, params?: Params, trx?: Knex.Transaction): Promise<T[]>;
+  /**
+   * A transaction; its statements are `all(sql, params, trx)`. On SQLite `trx` is a handle for
+   * `all` only (not a knex transaction: see sqliteExecutor), so build no query on it.
+   */
   tx<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -122,11 +129,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const knex = (orm.em as EntityManager).getKnex();
   const schema = orm.config.get('schema');
   const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
-  const execute = dialect === 'postgresql' ? pgExecutor(knex) : sqliteExecutor(knex);
+  const sqlite = dialect === 'sqlite' ? sqliteExecutor(knex) : undefined;
+  const execute = sqlite ? sqlite.execute : pgExecutor(knex);
   const run = async <T>(statement: string, params: Params = [], trx?: Knex.Transaction): Promise<T[]> => {
     const { sql, values } = bind(statement, params);
     try {
       if (!trx) return await execute<T>(sql, values);
+      const own = (trx as unknown as { [SQLITE_TX]?: Execute })[SQLITE_TX];
+      if (own) return await own<T>(sql, values);
       const result = await trx.raw(sql, values as Knex.RawBinding[]);
       return (dialect === 'postgresql' ? result.rows : result) as T[];
     } catch (err) {
@@ -157,6 +167,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     all: run,
     async tx(fn) {
       try {
+        // SQLite: our own transaction on the module's connection; `trx` then only carries its statements.
+        if (sqlite) return await sqlite.transaction((own) => fn({ [SQLITE_TX]: own } as unknown as Knex.Transaction));
         return await knex.transaction(fn);
       } catch (err) {
         throw asOutage(err);

@@ -4,6 +4,7 @@ import { SERVICE_TOKEN_HEADER } from './auth.js';
 import { AppError, isErrorCode } from './errors.js';
 import type { Faults } from './faults.js';
 import { requestScope } from './logger.js';
+import { fieldPath } from './schemas.js';
 
 /**
  * A module's port: the methods other modules may call. Every method takes one JSON object and
@@ -111,7 +112,7 @@ function argumentError(def: PortDefinition, method: string, error: Joi.Validatio
   return new AppError(
     'VALIDATION_ERROR',
     `Invalid arguments to ${def.name}.${method}.`,
-    error.details.map((d) => ({ field: d.path.join('.'), message: d.message.replace(/"/g, '') })),
+    error.details.map((d) => ({ field: fieldPath(d.path), message: d.message.replace(/"/g, '') })),
   );
 }
 

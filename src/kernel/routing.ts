@@ -5,7 +5,7 @@ import type { Context, Middleware } from 'koa';
 import { type Access, guard, type Principal } from './auth.js';
 import { AppError, type ErrorCode, statusOf } from './errors.js';
 import { requestScope } from './logger.js';
-import { type Page, pagination, shapeFault, toPage, UUID_ERROR } from './schemas.js';
+import { fieldPath, type Page, pagination, shapeFault, toPage, UUID_ERROR } from './schemas.js';
 
 type Method = 'get' | 'post' | 'patch' | 'put' | 'delete';
 type Schema<T = unknown> = Joi.ObjectSchema<T>;
@@ -77,7 +77,7 @@ function check<T>(schema: Schema<T> | undefined, value: unknown, where: string):
   const { value: out, error } = schema.validate(value === undefined ? {} : value, { abortEarly: false, convert: true });
   if (!error) return out as T;
   const details = error.details.map((d) => ({
-    field: d.path.join('.') || where,
+    field: fieldPath(d.path) || where,
     message: d.message.replace(/"/g, ''),
   }));
   if (error.details.some((d) => d.type === UUID_ERROR)) {

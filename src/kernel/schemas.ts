@@ -87,12 +87,12 @@ interface Visit {
   value: unknown;
   /** Arrays and objects around the value. */
   depth: number;
-  key: string;
+  key: string | number;
   parent?: Visit;
 }
 
 const keysOf = (visit: Visit) => {
-  const keys: string[] = [];
+  const keys: (string | number)[] = [];
   for (let v: Visit | undefined = visit; v?.parent; v = v.parent) keys.push(v.key);
   return keys.reverse();
 };
@@ -109,20 +109,26 @@ export function shapeFault(value: unknown, where: string): ErrorDetail | undefin
     const item = visit.value;
     if (typeof item === 'string') {
       if (!item.includes('\u0000')) continue;
-      const field = keysOf(visit).join('.') || where;
+      const field = fieldPath(keysOf(visit)) || where;
       return { field, message: `${field} must not contain NUL characters` };
     }
     if (typeof item !== 'object' || item === null) continue;
     if (visit.depth === MAX_DEPTH) {
       // The whole path would be 32 keys of noise; the field at the top is the one to fix.
-      const field = keysOf(visit)[0] ?? where;
+      const field = String(keysOf(visit)[0] ?? where);
       return { field, message: `${field} is nested too deep: at most ${MAX_DEPTH} levels of arrays and objects` };
     }
     // Pushed last to first, so that the walk, and the fault it reports, follow the document order.
     const entries = Object.entries(item);
+    const list = Array.isArray(item);
     for (let i = entries.length - 1; i >= 0; i--) {
-      stack.push({ value: entries[i][1], depth: visit.depth + 1, key: entries[i][0], parent: visit });
+      const key = list ? Number(entries[i][0]) : entries[i][0];
+      stack.push({ value: entries[i][1], depth: visit.depth + 1, key, parent: visit });
     }
   }
   return undefined;
 }
+
+/** A validation detail's field as clients read it: `seat_map.rows[0].seats`, `seat_ids[2]`. */
+export const fieldPath = (path: (string | number)[]): string =>
+  path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${key}` : key), '');

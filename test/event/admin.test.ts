@@ -43,13 +43,13 @@ for (const kind of DATABASES) {
   test.serial(name('an unknown category is 400 naming the row, and nothing is created'), async (t) => {
     await createsNothing(t, async () => {
       const res = await postEvent(eventBody(venueId, { seat_map: rows(['A', 5, 'CAT1'], ['B', 5, 'VIP']) }));
-      isInvalid(t, res, 'seat_map.rows.1.category');
+      isInvalid(t, res, 'seat_map.rows[1].category');
       t.regex(JSON.stringify(res.body.details), /VIP/);
       // Categories are matched exactly, case included.
       isInvalid(
         t,
         await postEvent(eventBody(venueId, { seat_map: rows(['A', 5, 'cat1']) })),
-        'seat_map.rows.0.category',
+        'seat_map.rows[0].category',
       );
     });
   });
@@ -73,17 +73,17 @@ for (const kind of DATABASES) {
     await createsNothing(t, async () => {
       isInvalid(t, await postEvent(eventBody(venueId, { seat_map: { rows: [] } })), 'seat_map.rows');
       isInvalid(t, await postEvent(eventBody(venueId, { seat_map: {} })), 'seat_map.rows');
-      isInvalid(t, await postEvent(eventBody(venueId, { seat_map: rows(['A', 0, 'CAT1']) })), 'seat_map.rows.0.seats');
+      isInvalid(t, await postEvent(eventBody(venueId, { seat_map: rows(['A', 0, 'CAT1']) })), 'seat_map.rows[0].seats');
       isInvalid(
         t,
         await postEvent(eventBody(venueId, { seat_map: rows(['A', 5, 'CAT1'], ['B', 0, 'CAT1']) })),
-        'seat_map.rows.1.seats',
+        'seat_map.rows[1].seats',
       );
       for (const n of [-1, 2.5, '5']) {
         isInvalid(
           t,
           await postEvent(eventBody(venueId, { seat_map: rows(['A', n as number, 'CAT1']) })),
-          'seat_map.rows.0.seats',
+          'seat_map.rows[0].seats',
         );
       }
       // Every row within bounds, the total over them.
@@ -95,7 +95,7 @@ for (const kind of DATABASES) {
       isInvalid(
         t,
         await postEvent(eventBody(venueId, { seat_map: rows(['A', 50_001, 'CAT1']) })),
-        'seat_map.rows.0.seats',
+        'seat_map.rows[0].seats',
       );
     });
   });

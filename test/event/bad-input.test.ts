@@ -58,11 +58,11 @@ function endpoints(f: EventFixture): Endpoint[] {
         'pricing_tiers.CAT1': [1.005, -5, 0, -0.01, 0.001, 1e-7, 100_000.01, 1e308],
         seat_map: ['A', 1, [], null],
         'seat_map.rows': ['A'],
-        'seat_map.rows.0.row_number': ['', 'R'.repeat(11)],
-        'seat_map.rows.0.seats': ['5', null],
-        'seat_map.rows.0.category': [1, 'CAT 1'],
+        'seat_map.rows[0].row_number': ['', 'R'.repeat(11)],
+        'seat_map.rows[0].seats': ['5', null],
+        'seat_map.rows[0].category': [1, 'CAT 1'],
       },
-      unknown: ['seat_map.rows.0.price', 'seat_map.layout'],
+      unknown: ['seat_map.rows[0].price', 'seat_map.layout'],
       uuids: ['venue_id'],
       strings: {
         name: 'accepted',
@@ -99,7 +99,7 @@ badInputSuite<EventFixture>({
       // uniqueness check and answers 500 (defect 3). With it fixed, `1` belongs in the table.
       const create = endpoint('create event');
       const rows = [{ row_number: 1, seats: 5, category: 'CAT1' }];
-      isInvalid(t, await send(create, { body: { ...create.body, seat_map: { rows } } }), 'seat_map.rows.0.row_number');
+      isInvalid(t, await send(create, { body: { ...create.body, seat_map: { rows } } }), 'seat_map.rows[0].row_number');
     },
     async tooLarge({ t, endpoint, send }) {
       // A seat map drawn row by row past 64 KiB is too large, whatever it says.
@@ -113,7 +113,7 @@ badInputSuite<EventFixture>({
     },
     async nul({ t, endpoint, send }) {
       const create = endpoint('create event');
-      const field = 'seat_map.rows.0.row_number';
+      const field = 'seat_map.rows[0].row_number';
       isInvalid(t, await send(create, { body: withField(create.body!, field, 'A\u0000') }), field);
     },
     async routes({ t, app, f }) {

@@ -10,23 +10,23 @@ const B = { row_number: 'B', seats: 5, category: 'CAT2' };
 const MALFORMED: [unknown[], string[]][] = [
   [
     [1, 2],
-    ['seat_map.rows.0', 'seat_map.rows.1'],
+    ['seat_map.rows[0]', 'seat_map.rows[1]'],
   ],
-  [[null], ['seat_map.rows.0']],
-  [['A'], ['seat_map.rows.0']],
-  [[{}], ['seat_map.rows.0.row_number', 'seat_map.rows.0.seats', 'seat_map.rows.0.category']],
-  [[[]], ['seat_map.rows.0']],
-  [[A, 7, B], ['seat_map.rows.1']],
-  [[A, { ...B, row_number: 5 }], ['seat_map.rows.1.row_number']],
+  [[null], ['seat_map.rows[0]']],
+  [['A'], ['seat_map.rows[0]']],
+  [[{}], ['seat_map.rows[0].row_number', 'seat_map.rows[0].seats', 'seat_map.rows[0].category']],
+  [[[]], ['seat_map.rows[0]']],
+  [[A, 7, B], ['seat_map.rows[1]']],
+  [[A, { ...B, row_number: 5 }], ['seat_map.rows[1].row_number']],
   [
     [A, { seats: 5, category: 'CAT2' }, { ...A, row_number: 'a' }],
-    ['seat_map.rows.1.row_number', 'seat_map.rows.2'],
+    ['seat_map.rows[1].row_number', 'seat_map.rows[2]'],
   ],
   [
     [null, A, 'B', { ...A }],
-    ['seat_map.rows.0', 'seat_map.rows.2', 'seat_map.rows.3'],
+    ['seat_map.rows[0]', 'seat_map.rows[2]', 'seat_map.rows[3]'],
   ],
-  [[A, B, { ...B, row_number: ' b ' }], ['seat_map.rows.2']],
+  [[A, B, { ...B, row_number: ' b ' }], ['seat_map.rows[2]']],
 ];
 
 for (const kind of DATABASES) {

@@ -22,7 +22,7 @@ export interface Endpoint {
   required?: string[];
   /** An empty body is refused though no single field is required (a patch needs at least one). */
   refusesEmpty?: boolean;
-  /** Values answered with 400 naming the field; a dotted name reaches inside the body (`seat_map.rows.0.seats`). */
+  /** Values answered with 400 naming the field; a dotted name reaches inside the body (`seat_map.rows[0].seats`). */
   wrongTypes?: Record<string, unknown[]>;
   /** Nested fields the schema does not know, each refused naming it (`is_admin` and `debug` are always tried). */
   unknown?: string[];
@@ -59,10 +59,10 @@ export function pathOf(e: Endpoint, params: Record<string, string> = {}, query?:
   return query ? `${path}?${new URLSearchParams(query)}` : path;
 }
 
-/** A copy of `body` with the (dotted) field set to `value`. */
+/** A copy of `body` with the field (`a.b[0].c`, as validation details name it) set to `value`. */
 export function withField(body: Record<string, unknown>, field: string, value: unknown): Record<string, unknown> {
   const copy = structuredClone(body);
-  const keys = field.split('.');
+  const keys = field.replace(/\[(\d+)\]/g, '.$1').split('.');
   let at = copy as Record<string, unknown>;
   for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
   at[keys.at(-1)!] = value;

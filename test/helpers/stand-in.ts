@@ -11,10 +11,10 @@ export interface Reply {
 
 /**
  * A local HTTP server standing in for an external provider at its network edge,
- * closed when the test ends. `handle` gets each request with its body as text. Returns its URL.
+ * closed when the test (or whatever `t` stands for) ends. `handle` gets each request with its body as text. Returns its URL.
  */
 export async function standIn(
-  t: ExecutionContext,
+  t: Pick<ExecutionContext, 'teardown'>,
   handle: (req: IncomingMessage, raw: string) => Reply | Promise<Reply>,
 ) {
   const server = createServer(async (req, res) => {

@@ -80,7 +80,7 @@ for (const kind of DATABASES) {
       const events = ADAPTERS[adapter as keyof typeof ADAPTERS](app);
       const seats = await t.throwsAsync<AppError>(events.getSeats({ seatIds: [randomUUID(), 'x'] }));
       t.is(seats?.code, 'VALIDATION_ERROR');
-      t.deepEqual(seats?.details, [{ field: 'seatIds.1', message: 'seatIds[1] must be a valid UUID' }]);
+      t.deepEqual(seats?.details, [{ field: 'seatIds[1]', message: 'seatIds[1] must be a valid UUID' }]);
     });
   }
 }

@@ -125,6 +125,8 @@ const READS: Record<string, [Record<string, string>, keyof Config]> = {
   DATA_DIR: [{ DATA_DIR: './other-data' }, 'dataDir'],
   DATABASE_URL: [{ DATABASE_URL: 'postgres://db/x' }, 'databaseUrl'],
   HOLD_TTL_SECONDS: [{ HOLD_TTL_SECONDS: '7' }, 'holdTtlSeconds'],
+  MAX_SEATS_PER_ORDER: [{ MAX_SEATS_PER_ORDER: '7' }, 'maxSeatsPerOrder'],
+  MAX_HELD_SEATS_PER_USER: [{ MAX_HELD_SEATS_PER_USER: '7' }, 'maxHeldSeatsPerUser'],
   QR_TTL_SECONDS: [{ QR_TTL_SECONDS: '7' }, 'qrTtlSeconds'],
   OTP_TTL_SECONDS: [{ OTP_TTL_SECONDS: '7' }, 'otpTtlSeconds'],
   SWEEP_INTERVAL_MS: [{ SWEEP_INTERVAL_MS: '500' }, 'sweepIntervalMs'],

@@ -4,6 +4,7 @@ import test, { type ExecutionContext } from 'ava';
 import { type Clock, manualClock } from '../../src/kernel/clock.js';
 import type { UserPort } from '../../src/modules/user/index.js';
 import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
+import { type Delivery, otpWebhook, settleOutbox, WEBHOOK } from '../helpers/otp-catcher.js';
 import { type Reply, standIn } from '../helpers/stand-in.js';
 import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
@@ -12,36 +13,6 @@ type Handler = (path: string, body: Record<string, string>, req: IncomingMessage
 /** A stand-in provider that speaks JSON, its handler given the path and the parsed body. */
 const serve = (t: ExecutionContext, handler: Handler) =>
   standIn(t, (req, raw) => handler(req.url ?? '', raw ? JSON.parse(raw) : {}, req));
-
-interface Delivery {
-  user_id: string;
-  phone: string;
-  code: string;
-  purpose: string;
-  reference_id: string;
-  expires_at: string;
-}
-
-/** The OTP webhook catcher: records the deliveries it accepts; a `status` of 300 or more refuses them. */
-async function otpWebhook(t: ExecutionContext) {
-  const deliveries: Delivery[] = [];
-  const hook = {
-    url: '',
-    status: 200,
-    /** Set by boot: waits until the outbox has tried every message that is due. */
-    settle: async (): Promise<void> => undefined,
-    async sent(referenceId: string) {
-      await hook.settle();
-      return deliveries.filter((d) => d.reference_id === referenceId);
-    },
-    code: async (referenceId: string) => (await hook.sent(referenceId)).at(-1)!.code,
-  };
-  hook.url = await serve(t, (_path, body) => {
-    if (hook.status < 300) deliveries.push(body as unknown as Delivery);
-    return { status: hook.status };
-  });
-  return hook;
-}
 
 /** A webhook that takes a delivery and holds its answer until `release()`: a provider that hangs. */
 async function hangingWebhook(t: ExecutionContext) {
@@ -108,12 +79,9 @@ async function boot(
 ) {
   const app = await startApp(kind, { MODULES: 'user', ...env }, { clock });
   t.teardown(() => app.close());
-  if (hook) hook.settle = () => settle(app);
+  if (hook) hook.settle = () => settleOutbox(app);
   return app;
 }
-
-/** Codes are delivered from the outbox after the commit: this waits for the delivery pass under way. */
-const settle = (app: TestApp) => app.kernel.jobs.run('user', 'outbox');
 
 /** The same port in-process and through its HTTP adapter (/internal/user/<method>), by name. */
 const adapters = (app: TestApp): [string, UserPort][] =>
@@ -151,8 +119,6 @@ async function scenario(app: TestApp, phone = '+6591234567') {
   const args = { userId: user.userId, purpose: 'purchase' as const, referenceId };
   return { user, referenceId, args, key: (name: string) => `${referenceId}:${name}` };
 }
-
-const WEBHOOK = (url: string) => ({ OTP_DELIVERY: 'webhook', OTP_WEBHOOK_URL: `${url}/otp` });
 
 for (const kind of DATABASES) {
   test(`[${kind}] the local code reaches the webhook, is stored only as a hash, and verifies until it expires`, async (t) => {
@@ -316,7 +282,7 @@ for (const kind of DATABASES) {
     t.is(hook.open(), 2, 'the second delivery reached the webhook while the first still hangs');
 
     hook.release();
-    await settle(app);
+    await settleOutbox(app);
     t.deepEqual(hook.delivered.map((d) => d.reference_id).sort(), [referenceId, other.referenceId].sort());
     const code = hook.delivered.find((d) => d.reference_id === referenceId)!.code;
     t.deepEqual(await port.verifyOtp({ ...args, code, key: key('verify') }), {
@@ -351,7 +317,7 @@ for (const kind of DATABASES) {
       adapters(app).map(async ([via, port]) => ({ via, port, ...(await scenario(app)) })),
     );
     for (const c of cases) await c.port.sendOtp({ ...c.args, key: c.key('send') });
-    await settle(app);
+    await settleOutbox(app);
     clock.advance(1000);
 
     for (const { via, port, user, referenceId, args, key } of cases) {
@@ -373,7 +339,7 @@ for (const kind of DATABASES) {
       const { user, referenceId, args, key } = await scenario(app, '+6598887777');
       smu.calls.length = 0;
       await port.sendOtp({ ...args, key: key('send') });
-      await settle(app);
+      await settleOutbox(app);
       t.deepEqual(smu.calls, [
         { path: '/notification/SendOTP', body: { Mobile: '+6598887777' }, apiKey: 'smu-test-key' },
       ]);
@@ -408,13 +374,13 @@ for (const kind of DATABASES) {
       smu.status = 503;
       smu.calls.length = 0;
       await port.sendOtp({ ...args, key: key('send') });
-      await settle(app);
+      await settleOutbox(app);
       t.is(smu.calls.length, 1, `${via}: SendOTP was tried`);
       t.is((await challenge(app, user.userId, referenceId))!.provider_sid, null, via);
 
       smu.status = 200;
       clock.advance(1000);
-      await settle(app);
+      await settleOutbox(app);
       t.is(smu.calls.length, 2, `${via}: and tried again after its backoff`);
       t.is(smu.calls.at(-1)!.apiKey, undefined, `${via}: no key header without SMU_API_KEY`);
       t.regex((await challenge(app, user.userId, referenceId))!.provider_sid!, /^VE/, via);

@@ -32,7 +32,7 @@ function checkEvent(body: {
   body.seat_map.rows.forEach((row, i) => {
     if (!Object.hasOwn(body.pricing_tiers, row.category)) {
       details.push({
-        field: `seat_map.rows.${i}.category`,
+        field: `seat_map.rows[${i}].category`,
         message: `category ${row.category} is not in pricing_tiers`,
       });
     }

@@ -9,7 +9,7 @@ export const reserveBody = (maxSeats: number) =>
   Joi.object({
     seat_id: uuid(),
     seat_ids: Joi.array()
-      .items(uuid().required())
+      .items(uuid())
       .min(1)
       .max(maxSeats)
       .unique()
@@ -20,9 +20,13 @@ export const reserveBody = (maxSeats: number) =>
     .messages({
       'object.missing': 'give seat_id or seat_ids',
       'object.xor': 'give seat_id or seat_ids, not both',
-    });
+    })
+    // Seat ids come from GET /api/events/{event_id}; these name no seat.
+    .example({ seat_ids: ['7b0e3f7c-2d4a-4c1e-9b8a-5f6e7d8c9a0b', '7b0e3f7c-2d4a-4c1e-9b8a-5f6e7d8c9a0c'] });
 
-export const payBody = Joi.object({ order_id: uuid().required() });
+export const payBody = Joi.object({ order_id: uuid().required() }).example({
+  order_id: '01937a4e-0c5d-7e2f-8a1b-3c4d5e6f7a8b',
+});
 
 export const verifyOtpBody = Joi.object({
   otp_code: Joi.string()
@@ -31,7 +35,7 @@ export const verifyOtpBody = Joi.object({
     .messages({ 'string.pattern.base': 'otp_code is six digits' }),
   context: Joi.string().valid('purchase', 'transfer').required(),
   reference_id: uuid().required(),
-});
+}).example({ otp_code: '123456', context: 'purchase', reference_id: '01937a4e-0c5d-7e2f-8a1b-3c4d5e6f7a8b' });
 
 export const seatParams = Joi.object({ seat_id: uuid().required() });
 export const qrQuery = Joi.object({ format: Joi.string().valid('json', 'svg', 'png').default('json') });

@@ -55,6 +55,8 @@ interface ReserveData {
 
 interface PayData {
   total: number;
+  /** When the order's hold ends: a seat lost after it was lost to the expiry. */
+  expiresAt: string;
   seats: { seatId: string; price: number }[];
   balance?: number;
   error?: Outcome<never>;
@@ -201,8 +203,16 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
           );
           return { next: 'order' };
         } catch (err) {
-          if (isRefusal(err)) return { next: 'refund', data: { error: refusalOf(err) } };
-          throw err;
+          if (!isRefusal(err)) throw err;
+          // Swept after its expiry, a hold reads as never held: the client hears that it expired.
+          const expired = err.code === 'SEAT_NOT_HELD' && Date.parse(run.data.expiresAt) <= clock.now();
+          const error = expired
+            ? new AppError(
+                'HOLD_EXPIRED',
+                'The hold on these seats expired before the payment went through; nothing was charged.',
+              )
+            : err;
+          return { next: 'refund', data: { error: refusalOf(error) } };
         }
       },
       async order(run) {
@@ -336,7 +346,7 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
           orderId,
           userId: found.userId,
           step: 'debit',
-          data: { total: found.total, seats: found.seats },
+          data: { total: found.total, expiresAt: found.expiresAt, seats: found.seats },
           requestKey,
         });
         if ('outcome' in started) return settle(started.outcome);

@@ -134,6 +134,16 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       ]);
     },
 
+    /** The risk flag alone, on every pay: one indexed read, not an entity load. */
+    async riskFlag(userId: string): Promise<boolean> {
+      const [row] = await db.all<{ is_flagged: boolean | number }>(
+        `select is_flagged from ${usersTable} where id = ?`,
+        [userId],
+      );
+      if (!row) throw new AppError('USER_NOT_FOUND', 'No such user.');
+      return !!row.is_flagged;
+    },
+
     async sessionActive(sid: string, userId: string): Promise<{ active: boolean; role?: Role }> {
       const [row] = await db.all<{ role: Role }>(
         `select u.role from ${sessions} s join ${usersTable} u on u.id = s.user_id where s.id = ? and s.user_id = ? and s.revoked_at is null`,

@@ -41,7 +41,7 @@ export const userModule = defineModule({
 
     const port: UserPort = {
       getUser: async ({ userId }) => toUserDto(await accounts.get(userId)),
-      getRiskFlag: async ({ userId }) => ({ userId, isFlagged: (await accounts.get(userId)).isFlagged }),
+      getRiskFlag: async ({ userId }) => ({ userId, isFlagged: await accounts.riskFlag(userId) }),
       isSessionActive: ({ sid, userId }) => accounts.sessionActive(sid, userId),
       debit: (a) => ledger.debit(a),
       refund: (a) => ledger.credit({ ...a, type: 'REFUND' }),
