@@ -1,5 +1,5 @@
 /**
- * The benchmark's baseline: a bare Koa server with one route, `POST /internal/event/holdSeat`,
+ * The benchmark's baseline: a bare Koa server with one route, `POST /internal/event/holdSeats`,
  * that runs the hold as the event module does, in the same raw SQL on the same database, and
  * nothing else: no middleware stack, no ORM, no koa-body, no joi. `npm run bench` starts it as a
  * child process (`node --import tsx bench/baseline.ts`) with
@@ -10,8 +10,12 @@
  *   DATA_DIR        the directory holding event.sqlite
  *
  * It imports nothing from src/ but the SQLite checkpointer, on purpose: the statements below are
- * copied from src/modules/event/seats.ts (HOLD and WHY in createSeats) and must be kept in sync by
- * hand; the connection is set up as src/kernel/persistence.ts sets up a module's.
+ * copied from src/modules/event/seats.ts (LOCK_USER, LOCK_SEATS, HOLD_ORDER, WHY_NOT_HELD and
+ * HELD_BY_USER in createSeats, and the transaction of `holdOrder`: on PostgreSQL the two locks and
+ * the UPDATE in one transaction, on SQLite the UPDATE alone) and must be kept in sync by hand; the
+ * connection is set up as src/kernel/persistence.ts sets up a module's. A refusal is explained
+ * more simply than the module does (no repeated-reserve answer, no retry): the bench's holds are
+ * of free seats.
  */
 import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -21,23 +25,29 @@ import pg from 'pg';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../src/kernel/checkpoint.js';
 
 type Status = 'AVAILABLE' | 'HELD' | 'SOLD' | 'CHECKED_IN';
-interface HoldRow {
+interface HeldRow {
+  id: string;
   event_id: string;
+  row_number: string;
+  seat_number: number;
+  category: string;
   price: number | string;
-  held_until: unknown;
 }
 interface WhyRow {
+  id: string;
   status: Status;
   held_until: unknown;
-  held_by_user_id: string | null;
-  hold_order_id: string | null;
   event_date: unknown;
 }
+type Binds = Record<string, unknown>;
 interface Sql {
   /** Timestamps as the event module stores them: epoch ms on SQLite, timestamptz on PostgreSQL. */
   time(ms: number): number | Date;
-  hold(params: unknown[]): Promise<HoldRow | undefined>;
-  why(seatId: string): Promise<WhyRow | undefined>;
+  /** `:ids` as each dialect takes a list: a uuid[] on PostgreSQL, JSON text on SQLite. */
+  ids(ids: string[]): unknown;
+  hold(binds: Binds): Promise<HeldRow[]>;
+  why(binds: Binds): Promise<WhyRow[]>;
+  heldByUser(binds: Binds): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -45,29 +55,39 @@ const port = Number(process.env.BASELINE_PORT || 0);
 const token = process.env.SERVICE_TOKEN || '';
 const pgUrl = process.env.DATABASE_URL || '';
 
-// --- Copied from src/modules/event/seats.ts (createSeats: HOLD, WHY); `T.seats`/`T.events` are db.table(...). ---
-const holdSql = (T: {
-  seats: string;
-  events: string;
-}) => `update ${T.seats} set status = 'HELD', held_by_user_id = ?, hold_order_id = ?,
-      held_until = case when status = 'HELD' and hold_order_id = ? and held_until > ? then held_until else ? end,
-      updated_at = ?
-    where id = ?
-      and (status = 'AVAILABLE' or (status = 'HELD' and (held_until <= ? or (held_by_user_id = ? and hold_order_id = ?))))
-      and event_id in (select id from ${T.events} where event_date > ?)
-    returning event_id, price, held_until`;
-const whySql = (T: {
-  seats: string;
-  events: string;
-}) => `select s.status, s.held_until, s.held_by_user_id, s.hold_order_id, e.event_date
-    from ${T.seats} s join ${T.events} e on e.id = s.event_id where s.id = ?`;
+// --- Copied from src/modules/event/seats.ts (createSeats); `T.seats`/`T.events` are db.table(...). ---
+type Tables = { seats: string; events: string; pg: boolean };
+const inIds = (T: Tables, column: string) =>
+  T.pg ? `${column} = any(:ids)` : `${column} in (select value from json_each(:ids))`;
+const takeable = (p = '') => `(${p}status = 'AVAILABLE' or (${p}status = 'HELD' and ${p}held_until <= :now))`;
+const lockUserSql = () => `select pg_advisory_xact_lock(hashtext('event.holds'), hashtext(:userId))`;
+const lockSeatsSql = (T: Tables) => `select id from ${T.seats} where id = any(:ids) order by id for update`;
+const holdOrderSql = (
+  T: Tables,
+) => `update ${T.seats} set status = 'HELD', held_by_user_id = :userId, hold_order_id = :orderId,
+      held_until = :until, updated_at = :now
+    where ${inIds(T, 'id')} and ${takeable()}
+      and (select count(*) from ${T.seats} s join ${T.events} e on e.id = s.event_id
+        where ${inIds(T, 's.id')} and ${takeable('s.')} and e.event_date > :now
+        having count(distinct s.event_id) = 1) = :n
+      and (select count(*) from ${T.seats}
+        where held_by_user_id = :userId and status = 'HELD' and held_until > :now and hold_order_id <> :orderId) + :n <= :holdLimit
+    returning id, event_id, row_number, seat_number, category, price`;
+const heldByUserSql = (T: Tables) => `select count(*) as n from ${T.seats}
+    where held_by_user_id = :userId and status = 'HELD' and held_until > :now and hold_order_id <> :orderId`;
+const whyNotHeldSql = (T: Tables) => `select s.id, s.status, s.held_until, e.event_date
+    from ${T.seats} s join ${T.events} e on e.id = s.event_id where ${inIds(T, 's.id')}`;
 // --- end of the copy ---
 
-/** `?` placeholders to PostgreSQL's `$n`, as knex does for the event module. */
-const numbered = (sql: string) => {
-  let n = 0;
-  return sql.replace(/\?/g, () => `$${++n}`);
-};
+/** `:name` binds to PostgreSQL's `$n` (one number per name), as knex does for the event module. */
+function numbered(sql: string): { text: string; names: string[] } {
+  const names: string[] = [];
+  const text = sql.replace(/(?<!:):(\w+)/g, (_, name: string) => {
+    if (!names.includes(name)) names.push(name);
+    return `$${names.indexOf(name) + 1}`;
+  });
+  return { text, names };
+}
 
 function sqlite(): Sql {
   const file = join(resolve(process.env.DATA_DIR || './data'), 'event.sqlite');
@@ -79,16 +99,26 @@ function sqlite(): Sql {
   db.pragma('busy_timeout = 5000');
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_AUTOCHECKPOINT_PAGES}`);
   const checkpointer = startCheckpointer(file);
-  const T = { seats: '"seats"', events: '"events"' };
-  const hold = db.prepare(holdSql(T));
-  const why = db.prepare(whySql(T));
+  const T = { seats: '"seats"', events: '"events"', pg: false };
+  // better-sqlite3 takes `:name` binds itself, from an object of exactly the names the statement uses.
+  const prepare = (text: string) => {
+    const statement = db.prepare(text);
+    const names = [...new Set([...text.matchAll(/(?<!:):(\w+)/g)].map((m) => m[1]))];
+    return (binds: Binds) => statement.all(Object.fromEntries(names.map((n) => [n, binds[n]])));
+  };
+  const hold = prepare(holdOrderSql(T));
+  const why = prepare(whyNotHeldSql(T));
+  const heldByUser = prepare(heldByUserSql(T));
   return {
     time: (ms) => ms,
+    ids: (ids) => JSON.stringify(ids),
     // all(), not get(): SQLite runs its WAL hook (the autocheckpoint) only when a statement steps to
     // its end. get() stops at the returned row and commits on reset, so no checkpoint ever ran and
     // the WAL grew by ~17 KB a hold, sparing the baseline work the kernel's executor (also all()) does.
-    hold: async (params) => hold.all(...params)[0] as HoldRow | undefined,
-    why: async (seatId) => why.get(seatId) as WhyRow | undefined,
+    // One statement, so a transaction of its own, as the module runs it on SQLite.
+    hold: async (binds) => hold(binds) as HeldRow[],
+    why: async (binds) => why(binds) as WhyRow[],
+    heldByUser: async (binds) => Number((heldByUser(binds)[0] as { n: number }).n),
     async close() {
       await checkpointer.stop();
       db.close();
@@ -98,14 +128,39 @@ function sqlite(): Sql {
 
 function postgres(): Sql {
   const pool = new pg.Pool({ connectionString: pgUrl, max: 10 });
-  const T = { seats: '"event"."seats"', events: '"event"."events"' };
+  const T = { seats: '"event"."seats"', events: '"event"."events"', pg: true };
   // Named statements: each connection parses and plans them once, as a prepared statement on SQLite.
-  const hold = { name: 'bench_hold', text: numbered(holdSql(T)) };
-  const why = { name: 'bench_why', text: numbered(whySql(T)) };
+  const statement = (name: string, sql: string) => {
+    const { text, names } = numbered(sql);
+    return (binds: Binds) => ({ name, text, values: names.map((n) => binds[n]) });
+  };
+  const lockUser = statement('bench_lock_user', lockUserSql());
+  const lockSeats = statement('bench_lock_seats', lockSeatsSql(T));
+  const hold = statement('bench_hold_order', holdOrderSql(T));
+  const why = statement('bench_why_not_held', whyNotHeldSql(T));
+  const heldByUser = statement('bench_held_by_user', heldByUserSql(T));
   return {
     time: (ms) => new Date(ms),
-    hold: async (params) => (await pool.query<HoldRow>({ ...hold, values: params })).rows[0],
-    why: async (seatId) => (await pool.query<WhyRow>({ ...why, values: [seatId] })).rows[0],
+    ids: (ids) => ids,
+    // holdOrder's transaction: the user's lock, the seats' locks in id order, then the UPDATE.
+    async hold(binds) {
+      const c = await pool.connect();
+      try {
+        await c.query('begin');
+        await c.query(lockUser(binds));
+        await c.query(lockSeats(binds));
+        const { rows } = await c.query<HeldRow>(hold(binds));
+        await c.query('commit');
+        return rows;
+      } catch (err) {
+        await c.query('rollback').catch(() => undefined);
+        throw err;
+      } finally {
+        c.release();
+      }
+    },
+    why: async (binds) => (await pool.query<WhyRow>(why(binds))).rows,
+    heldByUser: async (binds) => Number((await pool.query<{ n: string }>(heldByUser(binds))).rows[0].n),
     close: () => pool.end(),
   };
 }
@@ -114,7 +169,6 @@ const sql = pgUrl ? postgres() : sqlite();
 
 const toMs = (v: unknown) =>
   v instanceof Date ? v.getTime() : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number(v ?? 0);
-const iso = (v: unknown) => new Date(toMs(v)).toISOString();
 
 class Refusal extends Error {
   constructor(
@@ -126,14 +180,26 @@ class Refusal extends Error {
   }
 }
 
-/** The refusal the event module gives (seats.ts `refusal`), from the seat as it is now. */
-async function refusal(seatId: string, now: number): Promise<Refusal> {
-  const row = await sql.why(seatId);
-  if (!row) return new Refusal(404, 'SEAT_NOT_FOUND', 'No such seat.');
-  if (toMs(row.event_date) <= now) return new Refusal(410, 'EVENT_ENDED', 'This event has already taken place.');
-  const status = row.status === 'HELD' && toMs(row.held_until) <= now ? 'AVAILABLE' : row.status;
-  if (status === 'SOLD' || status === 'CHECKED_IN') return new Refusal(409, 'SEAT_ALREADY_SOLD', 'This seat is sold.');
-  return new Refusal(409, 'SEAT_UNAVAILABLE', 'This seat is held by someone else; try another or come back later.');
+/** The refusal that applies first (seats.ts `whyNot` and PRECEDENCE), then the hold limit. */
+async function refusal(binds: Binds, seatIds: string[], now: number, holdLimit: number): Promise<Refusal> {
+  const rows = new Map((await sql.why(binds)).map((r) => [r.id, r]));
+  const codes = seatIds.map((id) => {
+    const row = rows.get(id);
+    if (!row) return 'SEAT_NOT_FOUND';
+    if (toMs(row.event_date) <= now) return 'EVENT_ENDED';
+    const status = row.status === 'HELD' && toMs(row.held_until) <= now ? 'AVAILABLE' : row.status;
+    if (status === 'SOLD' || status === 'CHECKED_IN') return 'SEAT_ALREADY_SOLD';
+    return status === 'HELD' ? 'SEAT_UNAVAILABLE' : undefined;
+  });
+  const first = ['SEAT_NOT_FOUND', 'EVENT_ENDED', 'SEAT_ALREADY_SOLD', 'SEAT_UNAVAILABLE'].find((c) =>
+    codes.includes(c as never),
+  );
+  if (first)
+    return new Refusal(first === 'SEAT_NOT_FOUND' ? 404 : first === 'EVENT_ENDED' ? 410 : 409, first, 'Refused.');
+  if ((await sql.heldByUser(binds)) + seatIds.length > holdLimit) {
+    return new Refusal(409, 'HOLD_LIMIT_REACHED', 'Too many seats held.');
+  }
+  return new Refusal(409, 'SEAT_UNAVAILABLE', 'Refused.');
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -154,7 +220,7 @@ app.use(async (ctx) => {
     ctx.body = { status: 'healthy' };
     return;
   }
-  if (ctx.method !== 'POST' || ctx.path !== '/internal/event/holdSeat') {
+  if (ctx.method !== 'POST' || ctx.path !== '/internal/event/holdSeats') {
     ctx.status = 404;
     ctx.body = { success: false, error_code: 'NOT_FOUND', message: 'No such route.' };
     return;
@@ -165,31 +231,58 @@ app.use(async (ctx) => {
     return;
   }
   try {
-    let args: { seatId?: unknown; userId?: unknown; orderId?: unknown; ttlSeconds?: unknown };
+    let args: { seatIds?: unknown; userId?: unknown; orderId?: unknown; ttlSeconds?: unknown; holdLimit?: unknown };
     try {
       args = JSON.parse(await readBody(ctx.req));
     } catch {
       throw new Refusal(400, 'VALIDATION_ERROR', 'The request body is not valid JSON.');
     }
-    const { seatId, userId, orderId, ttlSeconds } = args;
-    if (!isText(seatId) || !isText(userId) || !isText(orderId) || !Number.isInteger(ttlSeconds)) {
-      throw new Refusal(400, 'VALIDATION_ERROR', 'Invalid arguments to event.holdSeat.');
+    const { seatIds, userId, orderId, ttlSeconds, holdLimit } = args;
+    if (
+      !Array.isArray(seatIds) ||
+      seatIds.length < 1 ||
+      !seatIds.every(isText) ||
+      !isText(userId) ||
+      !isText(orderId) ||
+      !Number.isInteger(ttlSeconds) ||
+      !Number.isInteger(holdLimit)
+    ) {
+      throw new Refusal(400, 'VALIDATION_ERROR', 'Invalid arguments to event.holdSeats.');
     }
-    // The parameters of seats.ts `hold`, in the same order.
+    // The binds of seats.ts `holdOrder`.
     const now = Date.now();
-    const t = sql.time(now);
-    const until = sql.time(now + (ttlSeconds as number) * 1000);
-    const row = await sql.hold([userId, orderId, orderId, t, until, t, seatId, t, userId, orderId, t]);
-    if (!row) throw await refusal(seatId, now);
+    const until = now + (ttlSeconds as number) * 1000;
+    const binds = {
+      userId,
+      orderId,
+      until: sql.time(until),
+      now: sql.time(now),
+      ids: sql.ids(seatIds),
+      n: seatIds.length,
+      holdLimit,
+    };
+    const rows = await sql.hold(binds);
+    if (rows.length !== seatIds.length) throw await refusal(binds, seatIds, now, holdLimit as number);
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const seats = seatIds.map((id) => {
+      const r = byId.get(id) as HeldRow;
+      return {
+        seatId: r.id,
+        rowNumber: r.row_number,
+        seatNumber: Number(r.seat_number),
+        category: r.category,
+        price: Number(r.price),
+      };
+    });
     ctx.body = {
       success: true,
       data: {
-        seatId,
-        eventId: row.event_id,
-        userId,
         orderId,
-        price: Number(row.price),
-        heldUntil: iso(row.held_until),
+        userId,
+        eventId: rows[0].event_id,
+        heldUntil: new Date(until).toISOString(),
+        total: seats.reduce((sum, seat) => sum + seat.price, 0),
+        seats,
       },
     };
   } catch (err) {

@@ -81,9 +81,11 @@ declare module 'better-sqlite3' {
       prepare(sql: string): Statement;
       pragma(sql: string): unknown;
       exec(sql: string): void;
+      /** A function that runs `fn` in a transaction: committed when it returns, rolled back when it throws. */
+      transaction<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R;
       close(): void;
     }
   }
-  const Database: new (file: string, options?: { fileMustExist?: boolean }) => Database.Database;
+  const Database: new (file: string, options?: { fileMustExist?: boolean; readonly?: boolean }) => Database.Database;
   export default Database;
 }

@@ -1,46 +1,63 @@
 /**
- * `npm run bench`: autocannon against the real server, on SQLite and on PostgreSQL, with a bare
- * Koa baseline (bench/baseline.ts) doing the same raw SQL on the same database, so that the hold
- * path is reported as a ratio of what the database itself allows.
+ * `npm run bench`: load against the real server, on SQLite and on PostgreSQL, each time next to a
+ * bare Koa baseline doing the same work in raw SQL on the same database, so that every figure is
+ * reported as a share of what the database itself allows.
  *
  * Per database, one step after the other (never two servers under load at once):
+ *   The hold part (BENCH_PARTS has `hold`), with autocannon:
  *   1. a fresh database; the real server with MODULES=user,event creates, through the admin API,
  *      a venue, a 5,000-seat event (50 rows × 100, CAT1–CAT3) and the hold pool: BENCH_HOLD_SEATS
  *      seats in events of at most 50,000; seat ids come from GET /api/events/{id}. It then stops.
  *   2. the real event slice (`node --import tsx src/main.ts`, MODULES=event, LOG_LEVEL=warn):
- *      the hold path, POST /internal/event/holdSeat (50 connections), then GET /api/events/{id}
- *      of the 5,000-seat event (10 connections).
+ *      the hold path, POST /internal/event/holdSeats of one seat (50 connections), then
+ *      GET /api/events/{id} of the 5,000-seat event (10 connections).
  *   3. the same slice with LOG_LEVEL=info (one JSON log line per request): the hold path again.
- *   4. the baseline, alone: the hold path again.
- * Each hold run follows a warm-up; between them the seats go back to AVAILABLE and the seats table
- * is rebuilt compact (VACUUM; VACUUM FULL on PostgreSQL), so every run starts from the state of a
- * freshly created event. A table is printed and everything is written to bench/results/.
+ *   4. the baseline (bench/baseline.ts), alone: the hold path again.
+ *   Each hold run follows a warm-up; between them the seats go back to AVAILABLE and the seats
+ *   table is rebuilt compact (VACUUM; VACUUM FULL on PostgreSQL), so every run starts from the
+ *   state of a freshly created event.
+ *   The purchase part (BENCH_PARTS has `purchase`), in bench/lib/purchase.ts:
+ *   5. the whole app (NODE_ENV=test, for its cheap password hashes) creates the reserve pool
+ *      (BENCH_RESERVE_SEATS seats), a 10,000-seat event per flash sale, the users of the reserve
+ *      run (one per 10 seats: a user holds at most 10) and 100 buyers per sale with credits, all
+ *      through the API, and logs every user in.
+ *   6. the whole app in one process (MODULES=all, LOG_LEVEL=warn): POST /api/reserve of one seat
+ *      at 50 connections with autocannon (a warm-up, then the run); then the flash sales
+ *      (bench/lib/flash.ts): 100 buyers on 50 keep-alive connections reserve (1 seat an order,
+ *      then 1–4) and pay until the event is sold out; oversells are counted from the databases.
+ *   7. the raw-SQL baseline (bench/sale-baseline.ts), alone, on tables of its own that it creates
+ *      afresh for each run: the same reserve run and the same flash sales.
+ * A table per part is printed and everything is written to bench/results/.
  *
  * Knobs: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2, 0 = none),
  * BENCH_DB=sqlite|postgres|both (default both: PostgreSQL when one is reachable),
  * BENCH_DATABASE_URL / DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test when
- * `pg_isready -h 127.0.0.1` succeeds), BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION),
- * BENCH_CPU_PROF=1 (the LOG_LEVEL=warn server runs with --cpu-prof into .tmp/bench-profiles/;
- * its figures are then not comparable).
+ * `pg_isready -h 127.0.0.1` succeeds), BENCH_PARTS=hold,purchase (default both),
+ * BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION), BENCH_RESERVE_SEATS (default
+ * 2000 × (BENCH_DURATION + BENCH_WARMUP)), BENCH_SALE_SEATS (default 10000), BENCH_SALE_MULTI=0
+ * (no 1–4 seat sale), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice and the whole app run with
+ * --cpu-prof into .tmp/bench-profiles/; their figures are then not comparable).
  *
- * The steps live in bench/lib/: settings (these knobs), databases, processes, setup, load, report.
+ * The steps live in bench/lib/: settings (these knobs), databases, processes, setup, load,
+ * purchase, flash, report.
  */
 import os from 'node:os';
 import { type BenchDb, postgresDb, postgresServer, sqliteDb } from './lib/databases.js';
 import { holdRun, type Row, seatMapRun } from './lib/load.js';
 import { live, startBaseline, startEventServer, stopChild } from './lib/processes.js';
+import { purchaseRuns } from './lib/purchase.js';
 import { type DbResult, report, save } from './lib/report.js';
-import { CPU_PROF, type Kind, log, PROFILE_DIR, WHICH } from './lib/settings.js';
+import { CPU_PROF, type Kind, log, PARTS, PROFILE_DIR, WHICH } from './lib/settings.js';
 import { setup } from './lib/setup.js';
 
-async function benchDb(db: BenchDb): Promise<DbResult> {
+/** The hold path of the event slice (steps 1–4 above). */
+async function holdRuns(db: BenchDb): Promise<Pick<DbResult, 'setup' | 'rows'>> {
   const s = await setup(db);
-  const database = await db.version();
   const rows: Row[] = [];
 
   let server = await startEventServer(db, 'warn', CPU_PROF);
   try {
-    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeat, real server', 'server', 'warn'));
+    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeats, real server', 'server', 'warn'));
     rows.push(await seatMapRun(server.base, s.mapEventId, db));
   } finally {
     await stopChild(server);
@@ -48,14 +65,14 @@ async function benchDb(db: BenchDb): Promise<DbResult> {
 
   server = await startEventServer(db, 'info', false);
   try {
-    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeat, real server', 'server', 'info'));
+    rows.push(await holdRun(db, server.base, s.holdSeatIds, 'holdSeats, real server', 'server', 'info'));
   } finally {
     await stopChild(server);
   }
 
   const baseline = await startBaseline(db);
   try {
-    rows.push(await holdRun(db, baseline.base, s.holdSeatIds, 'holdSeat, bare Koa baseline', 'baseline', null));
+    rows.push(await holdRun(db, baseline.base, s.holdSeatIds, 'holdSeats, bare Koa baseline', 'baseline', null));
   } finally {
     await stopChild(baseline);
   }
@@ -65,7 +82,13 @@ async function benchDb(db: BenchDb): Promise<DbResult> {
     if (r.heldAfter !== undefined && base && base.reqPerSec > 0) r.ratioToBaseline = r.reqPerSec / base.reqPerSec;
   }
   const { holdSeatIds, ...rest } = s;
-  return { kind: db.kind, database, setup: { ...rest, holdSeats: holdSeatIds.length }, rows };
+  return { setup: { ...rest, holdSeats: holdSeatIds.length }, rows };
+}
+
+async function benchDb(db: BenchDb): Promise<DbResult> {
+  const holds = PARTS.includes('hold') ? await holdRuns(db) : { rows: [] };
+  const purchase = PARTS.includes('purchase') ? await purchaseRuns(db, PARTS.includes('hold')) : undefined;
+  return { kind: db.kind, database: await db.version(), ...holds, purchase };
 }
 
 const cleanups = new Set<() => Promise<void>>();

@@ -20,7 +20,19 @@ export interface BenchDb {
    */
   reset(settle?: boolean): Promise<number>;
   held(): Promise<number>;
+  /**
+   * Rows of a read on one module's database (`baseline` for the sale baseline's own tables):
+   * `{name}` in the SQL is that module's table `name`, `?` a parameter.
+   */
+  select<T>(module: string, sql: string, params?: unknown[]): Promise<T[]>;
   drop(): Promise<void>;
+}
+
+/** `{name}` to the quoted table name, and `?` to PostgreSQL's `$n`. */
+function render(sql: string, table: (name: string) => string, numbered: boolean): string {
+  let n = 0;
+  const tables = sql.replace(/\{(\w+)\}/g, (_, name: string) => table(name));
+  return numbered ? tables.replace(/\?/g, () => `$${++n}`) : tables;
 }
 
 const RESET_SET = `status = 'AVAILABLE', held_by_user_id = null, hold_order_id = null, held_until = null`;
@@ -51,6 +63,14 @@ export function sqliteDb(): BenchDb {
       }),
     held: async () =>
       withDb((db) => (db.prepare(`select count(*) as n from "seats" where status = 'HELD'`).get() as { n: number }).n),
+    async select<T>(module: string, sql: string, params: unknown[] = []) {
+      const db = new Database(join(dir, `${module}.sqlite`), { fileMustExist: true, readonly: true });
+      try {
+        return db.prepare(render(sql, (name) => `"${name}"`, false)).all(...params) as T[];
+      } finally {
+        db.close();
+      }
+    },
     drop: async () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -98,6 +118,16 @@ export async function postgresDb(serverUrl: string): Promise<BenchDb> {
       withClient(
         async (c) =>
           Number((await c.query(`select count(*) as n from "event"."seats" where status = 'HELD'`)).rows[0].n) || 0,
+      ),
+    select: <T>(module: string, sql: string, params: unknown[] = []) =>
+      withClient(
+        async (c) =>
+          (
+            await c.query(
+              render(sql, (name) => `"${module}"."${name}"`, true),
+              params,
+            )
+          ).rows as T[],
       ),
     async drop() {
       await onServer(serverUrl, (c) => c.query(`drop database if exists ${name} with (force)`));

@@ -7,6 +7,7 @@ import {
   GET_CONNECTIONS,
   HOLD_CONNECTIONS,
   HOLD_TTL_SECONDS,
+  HOLDS_PER_USER,
   log,
   SERVICE_TOKEN,
   sleep,
@@ -38,7 +39,7 @@ export interface Row {
   raw: autocannon.Result & { perSecond?: number[] };
 }
 
-function summarize(
+export function summarize(
   scenario: string,
   target: Row['target'],
   logLevel: string | null,
@@ -73,7 +74,7 @@ function summarize(
  * flight; the server finishes those a moment later, so give it that moment before anything reads
  * or resets the seats.
  */
-async function run(options: autocannon.Options): Promise<autocannon.Result & { perSecond: number[] }> {
+export async function run(options: autocannon.Options): Promise<autocannon.Result & { perSecond: number[] }> {
   // autocannon stops at the first one-second sample after its stop timer: when a busy event loop
   // runs the 10 s sample first, the run goes on to 11 s. Stopping a little early keeps it at 10 s.
   const duration = Math.max(0.5, (options.duration ?? DURATION) - 0.2);
@@ -85,7 +86,7 @@ async function run(options: autocannon.Options): Promise<autocannon.Result & { p
   return result;
 }
 
-function shuffled<T>(items: readonly T[]): T[] {
+export function shuffled<T>(items: readonly T[]): T[] {
   const out = [...items];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(Math.random() * (i + 1));
@@ -103,9 +104,9 @@ export async function seatMapRun(base: string, eventId: string, db: BenchDb): Pr
 }
 
 /**
- * POST /internal/event/holdSeat at 50 connections: each request a seat of the pool, in a fresh
- * random order without repeats (so that holds land on free seats until the pool runs out), with a
- * fresh random user and order.
+ * POST /internal/event/holdSeats of one seat at 50 connections: each request a seat of the pool,
+ * in a fresh random order without repeats (so that holds land on free seats until the pool runs
+ * out), with a fresh random user and order.
  */
 export async function holdRun(
   db: BenchDb,
@@ -126,14 +127,15 @@ export async function holdRun(
       requests: [
         {
           method: 'POST',
-          path: '/internal/event/holdSeat',
+          path: '/internal/event/holdSeats',
           headers: { 'content-type': 'application/json', 'x-service-token': SERVICE_TOKEN },
           setupRequest: (req) => {
             req.body = JSON.stringify({
-              seatId: order[sent++ % order.length],
+              seatIds: [order[sent++ % order.length]],
               userId: randomUUID(),
               orderId: randomUUID(),
               ttlSeconds: HOLD_TTL_SECONDS,
+              holdLimit: HOLDS_PER_USER,
             });
             return req;
           },

@@ -99,3 +99,49 @@ export const startBaseline = (db: BenchDb) =>
     (port) => ({ BASELINE_PORT: String(port), SERVICE_TOKEN, DATABASE_URL: db.env.DATABASE_URL ?? '' }),
     { script: 'bench/baseline.ts' },
   );
+
+/**
+ * The whole app for the purchase setup, with NODE_ENV=test: its cheap password hashes and lifted
+ * rate limits let it register and log in thousands of buyers in seconds (a stored hash carries its
+ * own cost, so the measured server checks nothing of it: it only verifies tokens). The access
+ * tokens it hands out live two hours, longer than any bench.
+ */
+export const startPurchaseSetupServer = (db: BenchDb, admin: { email: string; password: string }) =>
+  start(db, `${db.kind}-purchase-setup`, (port) => ({
+    ...serverEnv,
+    NODE_ENV: 'test',
+    MODULES: 'all',
+    PORT: String(port),
+    LOG_LEVEL: 'warn',
+    ADMIN_EMAIL: admin.email,
+    ADMIN_PASSWORD: admin.password,
+    ACCESS_TOKEN_TTL_SECONDS: '7200',
+  }));
+
+/**
+ * The whole app in one process (every module, as `npm start` runs it by default); with `profile`,
+ * a CPU profile lands in PROFILE_DIR/<kind>-app.
+ */
+export function startAppServer(db: BenchDb, profile: boolean): Promise<Child> {
+  const nodeArgs: string[] = [];
+  if (profile) {
+    const dir = join(PROFILE_DIR, `${db.kind}-app`);
+    mkdirSync(dir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  }
+  return start(
+    db,
+    `${db.kind}-app`,
+    (port) => ({ ...serverEnv, MODULES: 'all', PORT: String(port), LOG_LEVEL: 'warn' }),
+    { nodeArgs },
+  );
+}
+
+/** The flash sale's raw-SQL baseline (bench/sale-baseline.ts): its own tables in the same database. */
+export const startSaleBaseline = (db: BenchDb) =>
+  start(
+    db,
+    `${db.kind}-sale-baseline`,
+    (port) => ({ BASELINE_PORT: String(port), DATABASE_URL: db.env.DATABASE_URL ?? '' }),
+    { script: 'bench/sale-baseline.ts' },
+  );

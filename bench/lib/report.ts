@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import type { Row } from './load.js';
+import type { PurchaseResult, PurchaseRow } from './purchase.js';
 import {
   CPU_PROF,
   DURATION,
@@ -11,8 +12,14 @@ import {
   HOLD_SEATS,
   HOLD_TTL_SECONDS,
   type Kind,
+  PARTS,
+  RESERVE_CONNECTIONS,
+  RESERVE_SEATS,
   RESULTS_DIR,
   ROOT,
+  SALE_BUYERS,
+  SALE_CONNECTIONS,
+  SALE_SEATS,
   WARMUP,
 } from './settings.js';
 import type { Setup } from './setup.js';
@@ -20,12 +27,27 @@ import type { Setup } from './setup.js';
 export interface DbResult {
   kind: Kind;
   database: string;
-  setup: Omit<Setup, 'holdSeatIds'> & { holdSeats: number };
+  /** The hold part (absent with BENCH_PARTS=purchase). */
+  setup?: Omit<Setup, 'holdSeatIds'> & { holdSeats: number };
   rows: Row[];
+  /** The purchase part (absent with BENCH_PARTS=hold). */
+  purchase?: PurchaseResult;
 }
 
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+/** A Markdown table: the first `left` columns left-aligned, the rest right-aligned. */
+function markdown(head: string[], body: string[][], left: number): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i < left ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < left ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`;
+  return [line(head), rule, ...body.map(line)].join('\n');
+}
+
+const ratio = (r: { ratioToBaseline?: number }) =>
+  r.ratioToBaseline === undefined ? '—' : `${Math.round(r.ratioToBaseline * 100)} %`;
 
 function table(result: DbResult): string {
   const head = [
@@ -54,13 +76,43 @@ function table(result: DbResult): string {
     fmt(r.ok2xx),
     r.heldAfter === undefined ? '—' : fmt(r.conflict409),
     fmt(r.errors),
-    r.ratioToBaseline === undefined ? '—' : `${Math.round(r.ratioToBaseline * 100)} %`,
+    ratio(r),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) =>
-    `| ${cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (i <= 1 ? `-${'-'.repeat(w)}-` : `-${'-'.repeat(w)}:`)).join('|')}|`;
-  return [line(head), rule, ...body.map(line)].join('\n');
+  return markdown(head, body, 2);
+}
+
+function purchaseTable(rows: PurchaseRow[]): string {
+  const head = [
+    'scenario',
+    'target',
+    'conns',
+    's',
+    'req/s',
+    'seats/s',
+    'p50 ms',
+    'p99 ms',
+    '2xx',
+    '4xx',
+    '5xx',
+    'oversells',
+    'vs baseline',
+  ];
+  const body = rows.map((r) => [
+    r.scenario,
+    r.target === 'server' ? 'real server' : 'raw-SQL baseline',
+    r.buyers ? `${r.connections} (${r.buyers} buyers)` : String(r.connections),
+    fmt(r.durationS, 1),
+    fmt(r.reqPerSec),
+    fmt(r.seatsPerSec),
+    fmt(r.p50Ms),
+    fmt(r.p99Ms),
+    fmt(r.ok2xx),
+    fmt(r.c4xx),
+    fmt(r.c5xx + r.errors),
+    r.oversells === undefined ? '—' : fmt(r.oversells),
+    ratio(r),
+  ]);
+  return markdown(head, body, 2);
 }
 
 function machine() {
@@ -79,14 +131,21 @@ export function save(result: DbResult): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `${new Date().toISOString().replace(/[:.]/g, '-')}-${result.kind}.json`);
   const settings = {
+    parts: PARTS,
     durationS: DURATION,
     warmupS: WARMUP,
     holdSeats: HOLD_SEATS,
     getConnections: GET_CONNECTIONS,
     holdConnections: HOLD_CONNECTIONS,
     holdTtlSeconds: HOLD_TTL_SECONDS,
+    reserveSeats: RESERVE_SEATS,
+    reserveConnections: RESERVE_CONNECTIONS,
+    saleSeats: SALE_SEATS,
+    saleBuyers: SALE_BUYERS,
+    saleConnections: SALE_CONNECTIONS,
     cpuProfile: CPU_PROF,
-    server: 'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event',
+    server:
+      'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event (holds) or all (purchase)',
   };
   const json = { date: new Date().toISOString(), machine: machine(), settings, ...result };
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
@@ -95,19 +154,9 @@ export function save(result: DbResult): string {
   return file.slice(ROOT.length + 1);
 }
 
-/** The table and the notes under it, on stdout. */
-export function report(result: DbResult, file: string) {
-  const m = machine();
+function holdNotes(result: DbResult, setup: NonNullable<DbResult['setup']>): string[] {
+  const lines = ['', table(result), ''];
   const target = result.rows.find((r) => r.target === 'server' && r.logLevel === 'warn' && r.ratioToBaseline);
-  const lines = [
-    '',
-    `${result.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}: ${result.database}`,
-    `${new Date().toISOString()} · ${m.cpus} cores (${m.cpuModel}) · Node ${m.node} · ${DURATION} s per run after ${WARMUP} s warm-up`,
-    'real server: node --import tsx src/main.ts, MODULES=event, NODE_ENV=development; autocannon runs in this process, on the same cores',
-    '',
-    table(result),
-    '',
-  ];
   if (target?.ratioToBaseline !== undefined) {
     const pct = Math.round(target.ratioToBaseline * 100);
     lines.push(
@@ -121,13 +170,59 @@ export function report(result: DbResult, file: string) {
     lines.push(`responses per second, ${who(r)}: ${series.join(' ')}`);
   }
   lines.push(
-    `holds: ${result.setup.holdSeats.toLocaleString('en-US')}-seat pool; seats HELD after each run: ${holds
+    `holds: ${setup.holdSeats.toLocaleString('en-US')}-seat pool; seats HELD after each run: ${holds
       .map((r) => `${fmt(r.heldAfter ?? 0)} (${who(r)})`)
       .join(', ')}${holds.some((r) => r.poolWrapped) ? '; the pool ran out in a run, later requests were 409s' : ''}`,
   );
   lines.push(
-    `setup: events created in ${result.setup.createMs.map((c) => `${fmt(c.ms)} ms (${fmt(c.seats)} seats)`).join(', ')}; seat map of 5,000 seats is ${fmt(result.setup.mapBytes / 1024)} KiB`,
+    `setup: events created in ${setup.createMs.map((c) => `${fmt(c.ms)} ms (${fmt(c.seats)} seats)`).join(', ')}; seat map of 5,000 seats is ${fmt(setup.mapBytes / 1024)} KiB`,
   );
+  return lines;
+}
+
+function purchaseNotes(purchase: PurchaseResult): string[] {
+  const { rows } = purchase;
+  const lines = [
+    '',
+    'purchase: the whole app in one process (MODULES=all, LOG_LEVEL=warn) against bench/sale-baseline.ts (raw SQL, no auth)',
+    '',
+    purchaseTable(rows),
+    '',
+  ];
+  for (const r of rows.filter((x) => x.target === 'server' && x.ratioToBaseline !== undefined)) {
+    lines.push(`${r.scenario}: the real server at ${ratio(r)} of the baseline's seats/s`);
+  }
+  for (const r of rows) {
+    const who = `${r.scenario}, ${r.target}`;
+    if (r.heldAfter !== undefined) {
+      lines.push(
+        `${who}: seats HELD afterwards ${fmt(r.heldAfter)} (warm-up included)${r.poolWrapped ? '; the pool or the users ran out, later requests were refused' : ''}`,
+      );
+    }
+    if (r.sale) {
+      const { check, latency } = r.sale;
+      lines.push(
+        `${who}: ${fmt(r.sale.seatsSold)} seats paid (${fmt(check.soldInDb)} SOLD in the database, ${fmt(check.heldInDb)} HELD, ${fmt(r.sale.neverHeld)} never held), ${fmt(r.sale.reservesOk)} orders, ${fmt(r.sale.paysFailed)} failed pays; reserve p50/p99 ${latency.reserve.p50Ms}/${latency.reserve.p99Ms} ms, pay ${latency.pay.p50Ms}/${latency.pay.p99Ms} ms${r.sale.stopped ? `; STOPPED: ${r.sale.stopped}` : ''}`,
+      );
+    }
+  }
+  lines.push(
+    `purchase setup: ${fmt(purchase.setup.users)} users registered and logged in in ${fmt(purchase.setup.usersMs / 1000, 1)} s; latencies of the sales run from the socket to the end of the answer`,
+  );
+  return lines;
+}
+
+/** The tables and the notes under them, on stdout. */
+export function report(result: DbResult, file: string) {
+  const m = machine();
+  const lines = [
+    '',
+    `${result.kind === 'sqlite' ? 'SQLite' : 'PostgreSQL'}: ${result.database}`,
+    `${new Date().toISOString()} · ${m.cpus} cores (${m.cpuModel}) · Node ${m.node} · ${DURATION} s per run after ${WARMUP} s warm-up`,
+    'real server: node --import tsx src/main.ts, NODE_ENV=development; the load generator runs in this process, on the same cores',
+  ];
+  if (result.setup) lines.push(...holdNotes(result, result.setup));
+  if (result.purchase) lines.push(...purchaseNotes(result.purchase));
   lines.push(`results: ${file}`);
   console.log(lines.join('\n'));
 }

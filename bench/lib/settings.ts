@@ -29,6 +29,31 @@ if (!['sqlite', 'postgres', 'both'].includes(WHICH)) {
   process.exit(2);
 }
 
+/** What runs: the hold path of the event slice (`hold`), the purchase through the whole app (`purchase`). */
+export const PARTS = (process.env.BENCH_PARTS || 'hold,purchase').toLowerCase().split(',');
+if (PARTS.length === 0 || !PARTS.every((p) => p === 'hold' || p === 'purchase')) {
+  console.error(`BENCH_PARTS must be hold, purchase or hold,purchase (got "${process.env.BENCH_PARTS}")`);
+  process.exit(2);
+}
+/** Seats of each flash sale (the issue's figure: 10,000). */
+export const SALE_SEATS = intEnv('BENCH_SALE_SEATS', 10_000, 100);
+/** `0`: the flash sale of 1 seat per order only, without the 1–4 seat variant. */
+export const SALE_MULTI = process.env.BENCH_SALE_MULTI !== '0';
+/**
+ * Seats (and, at 10 seats a user, a tenth as many buyers) for POST /api/reserve at 50
+ * connections on the real server, warm-up included; every request a seat never drawn before.
+ */
+export const RESERVE_SEATS = intEnv('BENCH_RESERVE_SEATS', 2_000 * (DURATION + WARMUP), 100);
+/** The same for the baseline's POST /reserve, which is faster and needs no users of its own. */
+export const BASELINE_RESERVE_SEATS = 8_000 * (DURATION + WARMUP);
+export const SALE_BUYERS = 100;
+export const SALE_CONNECTIONS = 50;
+export const RESERVE_CONNECTIONS = 50;
+/** Credits granted to every buyer: far more than a buyer can spend in a sale. */
+export const SALE_BALANCE = 1_000_000;
+/** MAX_HELD_SEATS_PER_USER's default: a reserve user makes at most this many reserves. */
+export const HOLDS_PER_USER = 10;
+
 export const MAX_EVENT_SEATS = 50_000;
 export const GET_CONNECTIONS = 10;
 export const HOLD_CONNECTIONS = 50;

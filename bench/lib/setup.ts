@@ -13,7 +13,7 @@ export interface Setup {
   seatMapFetchMs: number[];
 }
 
-async function api<T>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
+export async function api<T>(base: string, method: string, path: string, body?: unknown, token?: string): Promise<T> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token) headers.authorization = `Bearer ${token}`;
@@ -33,7 +33,7 @@ async function api<T>(base: string, method: string, path: string, body?: unknown
   return parsed.data as T;
 }
 
-function seatMap(total: number, perRow = 100) {
+export function seatMap(total: number, perRow = 100) {
   const rowsCount = Math.ceil(total / perRow);
   return Array.from({ length: rowsCount }, (_, i) => ({
     row_number: `R${i + 1}`,

@@ -1,0 +1,413 @@
+import os from 'node:os';
+import type autocannon from 'autocannon';
+import type { BenchDb } from './databases.js';
+import {
+  type Buyer,
+  checkSale,
+  flashSale,
+  type SaleCheck,
+  type SaleResult,
+  type SaleTables,
+  type SaleTarget,
+} from './flash.js';
+import { run, shuffled, summarize } from './load.js';
+import { type Child, startAppServer, startPurchaseSetupServer, startSaleBaseline, stopChild } from './processes.js';
+import {
+  ADMIN,
+  BASELINE_RESERVE_SEATS,
+  CPU_PROF,
+  DURATION,
+  HOLDS_PER_USER,
+  log,
+  MAX_EVENT_SEATS,
+  RESERVE_CONNECTIONS,
+  RESERVE_SEATS,
+  SALE_BALANCE,
+  SALE_BUYERS,
+  SALE_CONNECTIONS,
+  SALE_MULTI,
+  SALE_SEATS,
+  WARMUP,
+} from './settings.js';
+import { api, seatMap } from './setup.js';
+
+/** One row of the purchase table: POST /api/reserve at 50 connections, or a flash sale. */
+export interface PurchaseRow {
+  scenario: string;
+  target: 'server' | 'baseline';
+  connections: number;
+  /** Flash sales: the buyers' loops sharing the connections. */
+  buyers?: number;
+  durationS: number;
+  reqPerSec: number;
+  /** Seats held per second (reserve) or sold per second (flash sale). */
+  seatsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  ok2xx: number;
+  c4xx: number;
+  c5xx: number;
+  /** Requests without an answer (socket errors, timeouts). */
+  errors: number;
+  /** Flash sales: from the database afterwards; must be 0. */
+  oversells?: number;
+  /** Reserve runs: seats HELD in the database afterwards (≥ the 2xx of warm-up and run). */
+  heldAfter?: number;
+  /** Reserve runs: requests past the seat pool, which can only be refused. */
+  poolWrapped?: boolean;
+  ratioToBaseline?: number;
+  loadAvg1m: number;
+  sale?: SaleResult & { check: SaleCheck };
+  raw?: autocannon.Result & { perSecond?: number[] };
+}
+
+interface Sale {
+  scenario: string;
+  seatsPerOrder: [number, number];
+}
+
+/** The flash sales of a run: one seat an order, and (unless BENCH_SALE_MULTI=0) 1 to 4. */
+const SALES: Sale[] = [
+  { scenario: 'flash sale, 1 seat an order', seatsPerOrder: [1, 1] },
+  ...(SALE_MULTI ? [{ scenario: 'flash sale, 1–4 seats an order', seatsPerOrder: [1, 4] as [number, number] }] : []),
+];
+
+export interface PurchaseSetup {
+  reserveSeatIds: string[];
+  reserveUsers: Buyer[];
+  /** Per flash sale (as SALES): its event, seats and buyers. */
+  sales: { eventId: string; seatIds: string[]; buyers: Buyer[] }[];
+  /** How long the users took to register and log in, and how many. */
+  usersMs: number;
+  users: number;
+}
+
+/** `fn` over `items`, `width` at a time. */
+async function inParallel<T, R>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i], i);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+  return out;
+}
+
+/**
+ * The real server's side of the purchase runs, through the API of the whole app: the reserve
+ * pool (RESERVE_SEATS seats) and its users (one per HOLDS_PER_USER seats, since a user holds at
+ * most that many), and per flash sale a SALE_SEATS-seat event and SALE_BUYERS buyers granted
+ * SALE_BALANCE credits each.
+ */
+export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
+  const server = await startPurchaseSetupServer(db, ADMIN);
+  const { base } = server;
+  try {
+    const { access_token: admin } = await api<{ access_token: string }>(base, 'POST', '/api/auth/login', ADMIN);
+    const venue = await api<{ venue_id: string }>(
+      base,
+      'POST',
+      '/api/admin/venues',
+      { name: 'Bench Purchase Hall', address: '2 Benchmark Way', total_halls: 1 },
+      admin,
+    );
+    const eventDate = new Date(Date.now() + 90 * 86_400_000).toISOString();
+    const create = async (name: string, seats: number) => {
+      const e = await api<{ event_id: string }>(
+        base,
+        'POST',
+        '/api/admin/events',
+        {
+          name,
+          venue_id: venue.venue_id,
+          hall_id: 'HALL-1',
+          event_date: eventDate,
+          pricing_tiers: { CAT1: 188, CAT2: 128, CAT3: 68 },
+          seat_map: { rows: seatMap(seats) },
+        },
+        admin,
+      );
+      const full = await api<{ seats: { seat_id: string }[] }>(base, 'GET', `/api/events/${e.event_id}`);
+      if (full.seats.length !== seats) throw new Error(`${name}: ${full.seats.length} seats, ${seats} asked`);
+      return { eventId: e.event_id, seatIds: full.seats.map((s) => s.seat_id) };
+    };
+
+    log(db.kind, `purchase setup: the reserve pool of ${RESERVE_SEATS} seats and ${SALES.length} sale event(s)`);
+    const reserveSeatIds: string[] = [];
+    for (let left = RESERVE_SEATS, n = 1; left > 0; left -= MAX_EVENT_SEATS, n++) {
+      reserveSeatIds.push(...(await create(`Bench reserve pool ${n}`, Math.min(left, MAX_EVENT_SEATS))).seatIds);
+    }
+    const saleEvents = [];
+    for (const [i, sale] of SALES.entries())
+      saleEvents.push(await create(`Bench ${sale.scenario} (${i + 1})`, SALE_SEATS));
+
+    const reserveUsers = Math.ceil(RESERVE_SEATS / HOLDS_PER_USER);
+    const users = reserveUsers + SALES.length * SALE_BUYERS;
+    log(db.kind, `purchase setup: registering and logging in ${users} users`);
+    const started = performance.now();
+    const tag = `${process.pid}-${Date.now().toString(36)}`;
+    const buyers = await inParallel(Array.from({ length: users }), 8, async (_, i): Promise<Buyer> => {
+      const email = `bench-${tag}-${i}@bench.local`;
+      const password = 'bench-buyer-pass-1';
+      await api(base, 'POST', '/api/auth/register', { email, password, phone: '+6591234567' });
+      const login = await api<{ access_token: string; user: { user_id: string } }>(base, 'POST', '/api/auth/login', {
+        email,
+        password,
+      });
+      return { userId: login.user.user_id, token: login.access_token };
+    });
+    const saleBuyers = buyers.slice(reserveUsers);
+    await inParallel(saleBuyers, 8, (b) =>
+      api(base, 'POST', '/api/admin/credits', { user_id: b.userId, amount: SALE_BALANCE, reason: 'bench' }, admin),
+    );
+    return {
+      reserveSeatIds,
+      reserveUsers: buyers.slice(0, reserveUsers),
+      sales: saleEvents.map((e, i) => ({ ...e, buyers: saleBuyers.slice(i * SALE_BUYERS, (i + 1) * SALE_BUYERS) })),
+      usersMs: Math.round(performance.now() - started),
+      users,
+    };
+  } finally {
+    await stopChild(server);
+  }
+}
+
+/** How each side takes a reserve and a pay. */
+interface Side {
+  target: PurchaseRow['target'];
+  sale: (base: string) => SaleTarget;
+  /** The reserve of one seat, as autocannon sends it. */
+  reserve: (seatId: string, buyer: Buyer) => { path: string; headers: Record<string, string>; body: unknown };
+  held: () => Promise<number>;
+  /** Whether a user may hold at most HOLDS_PER_USER seats (the baseline has no such limit). */
+  holdLimit: boolean;
+}
+
+const bearer = (b: Buyer): Record<string, string> => ({ authorization: `Bearer ${b.token}` });
+
+const serverSide = (db: BenchDb): Side => ({
+  target: 'server',
+  sale: (base) => ({
+    base,
+    reservePath: '/api/reserve',
+    payPath: '/api/pay',
+    headers: bearer,
+    reserveBody: (_, seatIds) => ({ seat_ids: seatIds }),
+  }),
+  reserve: (seatId, b) => ({ path: '/api/reserve', headers: bearer(b), body: { seat_id: seatId } }),
+  held: () => db.held(),
+  holdLimit: true,
+});
+
+const baselineSide = (db: BenchDb): Side => ({
+  target: 'baseline',
+  sale: (base) => ({
+    base,
+    reservePath: '/reserve',
+    payPath: '/pay',
+    headers: () => ({}),
+    reserveBody: (b, seatIds) => ({ seat_ids: seatIds, user_id: b.userId }),
+  }),
+  reserve: (seatId, b) => ({ path: '/reserve', headers: {}, body: { seat_ids: [seatId], user_id: b.userId } }),
+  held: async () => {
+    const [row] = await db.select<{ n: number }>('baseline', `select count(*) as n from {seats} where status = 'HELD'`);
+    return Number(row?.n ?? 0);
+  },
+  holdLimit: false,
+});
+
+/**
+ * POST /api/reserve (or the baseline's /reserve) of one seat at 50 connections, after a warm-up:
+ * every request a seat of the pool never drawn before, in a random order, and the next user in
+ * turn, so that no user passes the hold limit until the pool wraps. Nothing is reset in between:
+ * the warm-up's holds stay, on seats and users the run does not draw again.
+ */
+async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readonly string[], users: readonly Buyer[]) {
+  const order = shuffled(seatIds);
+  let sent = 0;
+  const options = (duration: number): autocannon.Options => ({
+    url: base,
+    connections: RESERVE_CONNECTIONS,
+    duration,
+    requests: [
+      {
+        method: 'POST',
+        setupRequest: (req) => {
+          const n = sent++;
+          const r = side.reserve(order[n % order.length], users[n % users.length]);
+          return {
+            ...req,
+            path: r.path,
+            headers: { ...req.headers, 'content-type': 'application/json', ...r.headers },
+            body: JSON.stringify(r.body),
+          };
+        },
+      },
+    ],
+  });
+  let warm2xx = 0;
+  if (WARMUP) warm2xx = (await run(options(WARMUP)))['2xx'];
+  log(db.kind, `reserve, ${side.target}, ${RESERVE_CONNECTIONS} connections, ${DURATION} s`);
+  const r = await run(options(DURATION));
+  const row = summarize('reserve c50', side.target, side.target === 'server' ? 'warn' : null, r, true);
+  const heldAfter = await side.held();
+  const wrapped = sent > (side.holdLimit ? Math.min(order.length, users.length * HOLDS_PER_USER) : order.length);
+  if (heldAfter < warm2xx + row.ok2xx || heldAfter > warm2xx + row.ok2xx + 2 * RESERVE_CONNECTIONS) {
+    log(db.kind, `WARNING: ${warm2xx + row.ok2xx} reserves answered 2xx but ${heldAfter} seats are HELD`);
+  }
+  const statusClass = (lo: number) =>
+    Object.entries(row.statuses)
+      .filter(([code]) => Number(code) >= lo && Number(code) < lo + 100)
+      .reduce((n, [, c]) => n + c, 0);
+  const out: PurchaseRow = {
+    scenario: 'reserve, 1 seat',
+    target: side.target,
+    connections: RESERVE_CONNECTIONS,
+    durationS: row.durationS,
+    reqPerSec: row.reqPerSec,
+    seatsPerSec: row.ok2xx / row.durationS,
+    p50Ms: row.p50Ms,
+    p99Ms: row.p99Ms,
+    ok2xx: row.ok2xx,
+    c4xx: statusClass(400),
+    c5xx: statusClass(500),
+    errors: r.errors + r.timeouts,
+    heldAfter,
+    poolWrapped: wrapped,
+    loadAvg1m: os.loadavg()[0],
+    raw: r,
+  };
+  return out;
+}
+
+async function saleRun(
+  db: BenchDb,
+  side: Side,
+  base: string,
+  sale: Sale,
+  seatIds: readonly string[],
+  buyers: readonly Buyer[],
+  tables: SaleTables,
+): Promise<PurchaseRow> {
+  log(
+    db.kind,
+    `${sale.scenario}, ${side.target}: ${seatIds.length} seats, ${buyers.length} buyers, ${SALE_CONNECTIONS} connections`,
+  );
+  const result = await flashSale(side.sale(base), {
+    seatIds,
+    buyers,
+    connections: SALE_CONNECTIONS,
+    seatsPerOrder: sale.seatsPerOrder,
+  });
+  const loadAvg1m = os.loadavg()[0];
+  const check = await checkSale(db, tables);
+  if (result.stopped) log(db.kind, `WARNING: the sale stopped early: ${result.stopped}`);
+  if (check.oversells > 0) log(db.kind, `OVERSOLD: ${check.oversells} seats, e.g. ${check.examples.join('; ')}`);
+  if (check.soldInDb !== result.seatsSold) {
+    log(db.kind, `WARNING: ${result.seatsSold} seats paid with 2xx but ${check.soldInDb} SOLD in the database`);
+  }
+  return {
+    scenario: sale.scenario,
+    target: side.target,
+    connections: SALE_CONNECTIONS,
+    buyers: buyers.length,
+    durationS: result.elapsedS,
+    reqPerSec: result.reqPerSec,
+    seatsPerSec: result.seatsPerSec,
+    p50Ms: result.latency.all.p50Ms,
+    p99Ms: result.latency.all.p99Ms,
+    ok2xx: result.ok2xx,
+    c4xx: result.c4xx,
+    c5xx: result.c5xx,
+    errors: result.errors,
+    oversells: check.oversells,
+    loadAvg1m,
+    sale: { ...result, check },
+  };
+}
+
+const CONFIRMED_SEATS = `select os.seat_id, o.id as order_id, o.user_id from {order_seats} os
+  join {orders} o on o.id = os.order_id where o.status = 'CONFIRMED'`;
+
+/** The real server: the whole app in one process, LOG_LEVEL=warn. */
+async function serverRuns(db: BenchDb, s: PurchaseSetup): Promise<PurchaseRow[]> {
+  const side = serverSide(db);
+  const rows: PurchaseRow[] = [];
+  const server: Child = await startAppServer(db, CPU_PROF);
+  try {
+    rows.push(await reserveRun(db, side, server.base, s.reserveSeatIds, s.reserveUsers));
+    for (const [i, sale] of SALES.entries()) {
+      const { eventId, seatIds, buyers } = s.sales[i];
+      rows.push(
+        await saleRun(db, side, server.base, sale, seatIds, buyers, {
+          seats: {
+            module: 'event',
+            sql: 'select id, status, owner_user_id, sold_order_id from {seats} where event_id = ?',
+            params: [eventId],
+          },
+          confirmed: { module: 'order', sql: CONFIRMED_SEATS },
+        }),
+      );
+    }
+  } finally {
+    await stopChild(server);
+  }
+  return rows;
+}
+
+/** The raw-SQL baseline, on fresh tables of its own for each run. */
+async function baselineRuns(db: BenchDb): Promise<PurchaseRow[]> {
+  const side = baselineSide(db);
+  const rows: PurchaseRow[] = [];
+  const baseline = await startSaleBaseline(db);
+  const fresh = async (seats: number) => {
+    const d = await api<{ seat_ids: string[]; user_ids: string[] }>(baseline.base, 'POST', '/setup', {
+      seats,
+      buyers: SALE_BUYERS,
+      balance: SALE_BALANCE * 100,
+    });
+    return { seatIds: d.seat_ids, buyers: d.user_ids.map((userId) => ({ userId })) };
+  };
+  try {
+    const pool = await fresh(BASELINE_RESERVE_SEATS);
+    rows.push(await reserveRun(db, side, baseline.base, pool.seatIds, pool.buyers));
+    for (const sale of SALES) {
+      const { seatIds, buyers } = await fresh(SALE_SEATS);
+      rows.push(
+        await saleRun(db, side, baseline.base, sale, seatIds, buyers, {
+          seats: { module: 'baseline', sql: 'select id, status, owner_user_id, sold_order_id from {seats}' },
+          confirmed: { module: 'baseline', sql: CONFIRMED_SEATS },
+        }),
+      );
+    }
+  } finally {
+    await stopChild(baseline);
+  }
+  return rows;
+}
+
+export interface PurchaseResult {
+  setup: { users: number; usersMs: number };
+  rows: PurchaseRow[];
+}
+
+/**
+ * The purchase part of the bench on one database: the setup, the real server's runs, then the
+ * baseline's (one server under load at a time); each server row gets its ratio to the baseline
+ * row of the same scenario, in seats per second.
+ */
+export async function purchaseRuns(db: BenchDb, afterHolds: boolean): Promise<PurchaseResult> {
+  // The hold runs' last holds go, and the seats table is compact again.
+  if (afterHolds) await db.reset(true);
+  const s = await purchaseSetup(db);
+  const rows = [...(await serverRuns(db, s)), ...(await baselineRuns(db))];
+  for (const r of rows) {
+    const base = rows.find((b) => b.target === 'baseline' && b.scenario === r.scenario);
+    if (base && base.seatsPerSec > 0) r.ratioToBaseline = r.seatsPerSec / base.seatsPerSec;
+  }
+  return { setup: { users: s.users, usersMs: s.usersMs }, rows };
+}
