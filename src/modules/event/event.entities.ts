@@ -69,7 +69,7 @@ export const Seat = defineEntity({
     {
       name: 'seats_holder_idx',
       expression: (table, columns, name) =>
-        `create index ${name} on ${table} (${columns.heldByUserId}) where ${columns.status} = 'HELD'`,
+        `create index ${name} on ${table} (${columns.heldByUserId}, ${columns.heldUntil}) where ${columns.status} = 'HELD'`,
     },
     // An order's seats are released, and a repeated reserve recognised, by the order.
     {

@@ -189,7 +189,9 @@ export class Migration20261201EventEntitiesAgree extends SchemaMigration {
 export class Migration20261201EventOrderHolds extends SchemaMigration {
   build(schema: Knex.SchemaBuilder, { knex }: MigrationContext) {
     return schema.alterTable('seats', (t) => {
-      t.index(['held_by_user_id'], 'seats_holder_idx', { predicate: knex.whereRaw("status = 'HELD'") });
+      // With held_until in it, the hold-limit count reads only the user's live holds (PostgreSQL otherwise
+      // plans it through seats_held_until_idx and reads every held seat of the table).
+      t.index(['held_by_user_id', 'held_until'], 'seats_holder_idx', { predicate: knex.whereRaw("status = 'HELD'") });
       t.index(['hold_order_id'], 'seats_hold_order_idx', { predicate: knex.whereRaw("status = 'HELD'") });
     });
   }
