@@ -8,7 +8,7 @@ import type { Database } from '../../kernel/persistence.js';
 import type { RequiredPorts } from '../../kernel/registry.js';
 import { credits } from '../../kernel/schemas.js';
 import type { OrderHoldDto } from '../event/index.js';
-import type { OrderDto } from '../order/index.js';
+import { liveStatus, type OrderDto } from '../order/index.js';
 import {
   isRefusal,
   type Outcome,
@@ -270,15 +270,21 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
 
   /** Why an order cannot be paid now, if it cannot. */
   function unpayable(o: OrderDto): AppError | undefined {
-    if (o.status === 'CONFIRMED' || o.status === 'REFUNDED') {
+    const status = liveStatus(o, clock.now());
+    if (status === 'CONFIRMED' || status === 'REFUNDED') {
       return new AppError('ORDER_ALREADY_CONFIRMED', 'This order is already paid.');
     }
-    if (o.status === 'EXPIRED' || (o.status === 'PENDING' && Date.parse(o.expiresAt) <= clock.now())) {
+    if (status === 'EXPIRED') {
       return new AppError('HOLD_EXPIRED', 'The hold on these seats has expired; reserve them again.');
     }
-    if (o.status === 'FAILED')
+    if (status === 'FAILED')
       return new AppError('SEAT_NOT_HELD', 'This order was cancelled; its seats are no longer held.');
     return undefined;
+  }
+
+  /** Ends a PENDING order FAILED and releases its seats (a sold order is left as it is). */
+  async function cancel(o: OrderDto) {
+    await sagas.start({ kind: 'cancel', orderId: o.orderId, userId: o.userId, step: 'end', data: {} });
   }
 
   async function approved(orderId: string): Promise<boolean> {
@@ -325,10 +331,13 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
             return settle(await sagas.awaitSaga<PayView>(prior.id, waitMs));
           }
         }
-        const found = await ownOrder(principal, orderId);
+        // The flag is the caller's, and so is the order (ownOrder refuses anyone else's): one round trip.
+        const [found, { isFlagged }] = await Promise.all([
+          ownOrder(principal, orderId),
+          user.getRiskFlag({ userId: principal.userId }),
+        ]);
         const refusal = unpayable(found);
         if (refusal) throw refusal;
-        const { isFlagged } = await user.getRiskFlag({ userId: found.userId });
         if (isFlagged && !(await approved(orderId))) {
           await user.sendOtp({
             userId: found.userId,
@@ -369,7 +378,7 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
           key: `order:${orderId}:otp-check:${randomUUID()}`,
         });
       } catch (err) {
-        if (isRefusal(err) && err.code === 'OTP_MAX_RETRIES') await this.cancel(found);
+        if (isRefusal(err) && err.code === 'OTP_MAX_RETRIES') await cancel(found);
         throw err;
       }
       await db.all(
@@ -377,11 +386,6 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
         [orderId, found.userId, db.time(clock.now())],
       );
       return { verified: true as const, message: 'Code verified; you can pay for this order now.' };
-    },
-
-    /** Ends a PENDING order FAILED and releases its seats (a sold order is left as it is). */
-    async cancel(o: OrderDto) {
-      await sagas.start({ kind: 'cancel', orderId: o.orderId, userId: o.userId, step: 'end', data: {} });
     },
   };
 }

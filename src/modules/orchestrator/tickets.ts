@@ -4,7 +4,7 @@ import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { AppError } from '../../kernel/errors.js';
 import type { RequiredPorts } from '../../kernel/registry.js';
-import { credits, isoDate } from '../../kernel/schemas.js';
+import { credits } from '../../kernel/schemas.js';
 import type { EventDto } from '../event/index.js';
 import { sealQr, wholeSecond } from './qr.js';
 
@@ -73,7 +73,7 @@ export function createTickets({ event, order }: Ports, config: Config, clock: Cl
       return {
         qr_payload: payload,
         generated_at: generatedAt,
-        expires_at: isoDate(Date.parse(generatedAt) + config.qrTtlSeconds * 1000).replace('.000Z', 'Z'),
+        expires_at: wholeSecond(now + config.qrTtlSeconds * 1000),
         ttl_seconds: config.qrTtlSeconds,
       };
     },

@@ -8,7 +8,7 @@ import { orderRoutes } from './order.routes.js';
 import { createOrders } from './orders.js';
 
 export type { OrderDto, OrderPort, OrderStatus } from './order.port.js';
-export { ORDER_STATUSES, orderPortDefinition } from './order.port.js';
+export { liveStatus, ORDER_STATUSES, orderPortDefinition } from './order.port.js';
 
 declare module '../../kernel/registry.js' {
   interface PortTypes {

@@ -26,6 +26,13 @@ export interface OrderDto {
 }
 
 /**
+ * The status as readers must see it at `now`: a PENDING order past its hold is EXPIRED at once,
+ * whether or not the sweeper has passed (as a seat past its hold reads as AVAILABLE).
+ */
+export const liveStatus = (o: Pick<OrderDto, 'status' | 'expiresAt'>, now: number): OrderStatus =>
+  o.status === 'PENDING' && Date.parse(o.expiresAt) <= now ? 'EXPIRED' : o.status;
+
+/**
  * What other modules may ask of the order module. Every mutation is a conditional update keyed
  * by the order id and safe to repeat: a repeat answers with the order as it now is.
  */

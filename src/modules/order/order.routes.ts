@@ -3,7 +3,7 @@ import type { Database } from '../../kernel/persistence.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits } from '../../kernel/schemas.js';
 import { Order } from './order.entities.js';
-import type { OrderDto } from './order.port.js';
+import { liveStatus, type OrderDto } from './order.port.js';
 import type { OrderRepository } from './order.repository.js';
 import * as s from './order.schemas.js';
 import { toOrderDto } from './orders.js';
@@ -13,14 +13,13 @@ import { toOrderDto } from './orders.js';
  * seat past its hold reads as AVAILABLE, whether or not the sweeper has passed.
  */
 function orderView(o: OrderDto, now: number) {
-  const status = o.status === 'PENDING' && Date.parse(o.expiresAt) <= now ? 'EXPIRED' : o.status;
   const seatIds = o.seats.map((seat) => seat.seatId);
   return {
     order_id: o.orderId,
     seat_id: seatIds[0],
     seat_ids: seatIds,
     event_id: o.eventId,
-    status,
+    status: liveStatus(o, now),
     total: credits(o.total),
     credits_charged: credits(o.creditsCharged),
     created_at: o.createdAt,
