@@ -43,8 +43,7 @@ export function createIdempotency(db: Database, clock: Clock): Idempotency {
 
   return {
     async once(key, op, fn) {
-      const [prior] = await db.all(`select 1 as hit from ${keys} where key = ?`, [key]);
-      if (prior) return replay(key, op);
+      // No read first: every debit of a sale is a first call, and the claim itself finds a repeat.
       try {
         return await db.tx(async (trx) => {
           // On PostgreSQL a concurrent claim of the same key waits here until the first commits.
