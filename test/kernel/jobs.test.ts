@@ -55,6 +55,23 @@ for (const kind of DATABASES) {
     );
   });
 
+  test(`[${kind}] a job marked atStart ticks once as the scheduler starts, not only after its first interval`, async (t) => {
+    const jobs = createScheduler({ log: createLogger('silent'), clock, leaseMs: 10_000 });
+    const ran: string[] = [];
+    const hour = 3_600_000;
+    jobs.add('user', db(), {
+      name: 'recovery',
+      intervalMs: hour,
+      atStart: true,
+      run: async () => ran.push('recovery'),
+    });
+    jobs.add('user', db(), { name: 'sweeper', intervalMs: hour, run: async () => ran.push('sweeper') });
+    jobs.start();
+    for (let i = 0; i < 100 && !ran.length; i++) await sleep(10);
+    await jobs.stop();
+    t.deepEqual(ran, ['recovery'], 'the atStart job ran at once, the other waits for its hour');
+  });
+
   test.serial(
     `[${kind}] a leased job runs in one holder at a time; a stopped holder hands it on, a silent one's lease runs out`,
     async (t) => {
