@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
-import { rejects } from '../helpers/assert.js';
+import { rejects, until } from '../helpers/assert.js';
 import { ADAPTERS, createEvent, holdOne, localPort, seatRow } from '../helpers/events.js';
 import { metric } from '../helpers/metrics.js';
 import { adminLogin } from '../helpers/users.js';
@@ -17,16 +16,6 @@ import { adminLogin } from '../helpers/users.js';
  */
 
 const SWEPT = { status: 'AVAILABLE', held_by_user_id: null, hold_order_id: null, held_until: null };
-
-/** Waits (up to `ms`) until `check` is true; the last value of check is returned. */
-async function until(check: () => Promise<boolean>, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return check();
-}
 
 for (const kind of DATABASES) {
   const quietClock = manualClock();

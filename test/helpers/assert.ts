@@ -95,3 +95,13 @@ export const BAD_UUIDS = [
 
 /** The expected answer to a value of the wrong type or shape. */
 export const invalid = { status: 400, code: 'VALIDATION_ERROR' };
+
+/** Waits (up to `ms`) until `check` is true, asking every 50 ms; answers the last value of check. */
+export async function until(check: () => Promise<boolean>, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}

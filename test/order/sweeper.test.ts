@@ -1,8 +1,8 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
 import { createOrders } from '../../src/modules/order/orders.js';
 import { DATABASES, sharedApp } from '../helpers/app.js';
+import { until } from '../helpers/assert.js';
 import { metric } from '../helpers/metrics.js';
 import { orderPort, orderRow, placeOrder } from '../helpers/orders.js';
 
@@ -11,16 +11,6 @@ import { orderPort, orderRow, placeOrder } from '../helpers/orders.js';
  * database, each on a clock the tests move instead of waiting out a hold: one whose sweeper
  * waits an hour, so that the tests run it by hand, and one whose sweeper runs every 200 ms.
  */
-
-/** Waits (up to `ms`) until `check` is true; the last value of check is returned. */
-async function until(check: () => Promise<boolean>, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return check();
-}
 
 for (const kind of DATABASES) {
   const quietClock = manualClock();
