@@ -29,7 +29,7 @@ import {
   SALE_SEATS,
   WARMUP,
 } from './settings.js';
-import { api, seatMap } from './setup.js';
+import { api, benchVenue } from './setup.js';
 
 /** One row of the purchase table: POST /api/reserve at 50 connections, or a flash sale. */
 export interface PurchaseRow {
@@ -108,32 +108,12 @@ export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
   const { base } = server;
   try {
     const { access_token: admin } = await api<{ access_token: string }>(base, 'POST', '/api/auth/login', ADMIN);
-    const venue = await api<{ venue_id: string }>(
-      base,
-      'POST',
-      '/api/admin/venues',
-      { name: 'Bench Purchase Hall', address: '2 Benchmark Way', total_halls: 1 },
-      admin,
-    );
-    const eventDate = new Date(Date.now() + 90 * 86_400_000).toISOString();
+    const addEvent = await benchVenue(base, admin, 'Bench Purchase Hall');
     const create = async (name: string, seats: number) => {
-      const e = await api<{ event_id: string }>(
-        base,
-        'POST',
-        '/api/admin/events',
-        {
-          name,
-          venue_id: venue.venue_id,
-          hall_id: 'HALL-1',
-          event_date: eventDate,
-          pricing_tiers: { CAT1: 188, CAT2: 128, CAT3: 68 },
-          seat_map: { rows: seatMap(seats) },
-        },
-        admin,
-      );
-      const full = await api<{ seats: { seat_id: string }[] }>(base, 'GET', `/api/events/${e.event_id}`);
+      const eventId = await addEvent(name, seats);
+      const full = await api<{ seats: { seat_id: string }[] }>(base, 'GET', `/api/events/${eventId}`);
       if (full.seats.length !== seats) throw new Error(`${name}: ${full.seats.length} seats, ${seats} asked`);
-      return { eventId: e.event_id, seatIds: full.seats.map((s) => s.seat_id) };
+      return { eventId, seatIds: full.seats.map((s) => s.seat_id) };
     };
 
     log(db.kind, `purchase setup: the reserve pool of ${RESERVE_SEATS} seats and ${SALES.length} sale event(s)`);

@@ -44,6 +44,39 @@ export function seatMap(total: number, perRow = 100) {
 }
 
 /**
+ * A venue made through the admin API, and a way to add events to it: CAT1–CAT3, 90 days ahead,
+ * `seats` seats in rows of 100. Each added event answers its id once the server made every seat.
+ */
+export async function benchVenue(base: string, token: string, name: string) {
+  const venue = await api<{ venue_id: string }>(
+    base,
+    'POST',
+    '/api/admin/venues',
+    { name, address: '1 Benchmark Way', total_halls: 1 },
+    token,
+  );
+  const eventDate = new Date(Date.now() + 90 * 86_400_000).toISOString();
+  return async (eventName: string, seats: number): Promise<string> => {
+    const e = await api<{ event_id: string; total_seats: number }>(
+      base,
+      'POST',
+      '/api/admin/events',
+      {
+        name: eventName,
+        venue_id: venue.venue_id,
+        hall_id: 'HALL-1',
+        event_date: eventDate,
+        pricing_tiers: { CAT1: 188, CAT2: 128, CAT3: 68 },
+        seat_map: { rows: seatMap(seats) },
+      },
+      token,
+    );
+    if (e.total_seats !== seats) throw new Error(`${eventName}: ${e.total_seats} seats created, ${seats} asked`);
+    return e.event_id;
+  };
+}
+
+/**
  * A fresh database filled by the real server (MODULES=user,event) through the admin API: a venue,
  * a 5,000-seat event and the hold pool of HOLD_SEATS seats in events of at most 50,000; seat ids
  * come from GET /api/events/{id}. The server stops afterwards.
@@ -53,34 +86,13 @@ export async function setup(db: BenchDb): Promise<Setup> {
   const { base } = server;
   try {
     const { access_token: token } = await api<{ access_token: string }>(base, 'POST', '/api/auth/login', ADMIN);
-    const venue = await api<{ venue_id: string }>(
-      base,
-      'POST',
-      '/api/admin/venues',
-      { name: 'Bench Arena', address: '1 Benchmark Way', total_halls: 1 },
-      token,
-    );
-    const eventDate = new Date(Date.now() + 90 * 86_400_000).toISOString();
+    const addEvent = await benchVenue(base, token, 'Bench Arena');
     const createMs: Setup['createMs'] = [];
     const create = async (name: string, seats: number) => {
       const started = performance.now();
-      const e = await api<{ event_id: string; total_seats: number }>(
-        base,
-        'POST',
-        '/api/admin/events',
-        {
-          name,
-          venue_id: venue.venue_id,
-          hall_id: 'HALL-1',
-          event_date: eventDate,
-          pricing_tiers: { CAT1: 188, CAT2: 128, CAT3: 68 },
-          seat_map: { rows: seatMap(seats) },
-        },
-        token,
-      );
+      const eventId = await addEvent(name, seats);
       createMs.push({ seats, ms: Math.round(performance.now() - started) });
-      if (e.total_seats !== seats) throw new Error(`${name}: ${e.total_seats} seats created, ${seats} asked`);
-      return e.event_id;
+      return eventId;
     };
     const seatMapFetchMs: number[] = [];
     const seatsOf = async (eventId: string) => {
