@@ -151,6 +151,9 @@ export function createSeats(db: Database, clock: Clock) {
   const LOCK_USER = `select pg_advisory_xact_lock(hashtext('event.holds'), hashtext(:userId))`;
   /** Locks the seats in id order (PostgreSQL): orders over overlapping seats wait for each other, never deadlock. */
   const LOCK_SEATS = `select id from ${seats} where id = any(:ids) order by id for update`;
+  /** The user's live holds outside this order (on seats_holder_idx): the hold limit's count. */
+  const HELD_BY_USER = `select count(*) as n from ${seats}
+    where held_by_user_id = :userId and status = 'HELD' and held_until > :now and hold_order_id <> :orderId`;
   /** Free, or held past its TTL; `p` qualifies the columns (`s.`). */
   const takeable = (p = '') => `(${p}status = 'AVAILABLE' or (${p}status = 'HELD' and ${p}held_until <= :now))`;
   /**
@@ -164,12 +167,8 @@ export function createSeats(db: Database, clock: Clock) {
       and (select count(*) from ${seats} s join ${events} e on e.id = s.event_id
         where ${inIds('s.id')} and ${takeable('s.')} and e.event_date > :now
         having count(distinct s.event_id) = 1) = :n
-      and (select count(*) from ${seats}
-        where held_by_user_id = :userId and status = 'HELD' and held_until > :now and hold_order_id <> :orderId) + :n <= :holdLimit
+      and (${HELD_BY_USER}) + :n <= :holdLimit
     returning id, event_id, row_number, seat_number, category, price`;
-  /** The user's live holds outside this order. */
-  const HELD_BY_USER = `select count(*) as n from ${seats}
-    where held_by_user_id = :userId and status = 'HELD' and held_until > :now and hold_order_id <> :orderId`;
   /** The requested seats as they are, with their event's date and how many seats their hold's order holds live. */
   const WHY_NOT_HELD = `select s.id, s.event_id, s.row_number, s.seat_number, s.category, s.price, s.status,
       s.held_by_user_id, s.hold_order_id, s.held_until, e.event_date,
