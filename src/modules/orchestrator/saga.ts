@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Knex } from '@mikro-orm/knex';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../kernel/errors.js';
 import type { Faults } from '../../kernel/faults.js';
@@ -71,17 +72,183 @@ interface SagaRow {
 
 const COLUMNS = 'id, kind, order_id, user_id, step, status, data, lease_until, request_key, response';
 
+/** A new saga's row, as `start` records it. */
+interface NewSaga {
+  id: string;
+  kind: SagaKind;
+  orderId: string;
+  userId: string;
+  step: string;
+  data: string;
+  holder: string;
+  requestKey: string | null;
+}
+
+/** A step (or the end) to record for a saga this runner holds. */
+interface StepWrite {
+  id: string;
+  holder: string;
+  step: string;
+  status: SagaStatus;
+  data: string;
+  response: string | null;
+}
+
+/** At most this many saga writes go into one statement. */
+const MAX_BATCH = 100;
+
+/**
+ * Group commit for the saga log. Every saga writes its row before each step, and a sale runs
+ * dozens of sagas at once: the writes that arrive while one flush is under way (or in the same
+ * turn of the event loop) are committed together, in one transaction on SQLite and in one
+ * statement on PostgreSQL, and each write's promise settles only once its row is committed. A
+ * step is therefore still recorded before the next one runs, at a fraction of a commit each.
+ */
+function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
+  const sagas = db.table('sagas');
+  const pg = db.dialect === 'postgresql';
+  interface Pending<W> {
+    write: W;
+    done: (written: boolean) => void;
+    fail: (err: unknown) => void;
+  }
+  const inserts: Pending<NewSaga>[] = [];
+  const updates: Pending<StepWrite>[] = [];
+  let flushing = false;
+  let scheduled = false;
+
+  const insertRow = "(?, ?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?)";
+  const updateRow = pg
+    ? '(?::uuid, ?::text, ?::text, ?::text, ?::text, ?::text, ?::timestamptz, ?::timestamptz)'
+    : '(?, ?, ?, ?, ?, ?, ?, ?)';
+  const rows = (row: string, n: number) => Array.from({ length: n }, () => row).join(', ');
+
+  async function insertAll(batch: NewSaga[], lease: unknown, now: unknown, trx?: Knex.Transaction) {
+    const values = batch.flatMap((w) => [
+      w.id,
+      w.kind,
+      w.orderId,
+      w.userId,
+      w.step,
+      w.data,
+      w.holder,
+      lease,
+      w.requestKey,
+      now,
+      now,
+    ]);
+    const inserted = await db.all<{ id: string }>(
+      `insert into ${sagas} (id, kind, order_id, user_id, step, status, data, holder, lease_until, request_key, created_at, updated_at)
+       values ${rows(insertRow, batch.length)} on conflict do nothing returning id`,
+      values,
+      trx,
+    );
+    return new Set(inserted.map((r) => r.id));
+  }
+
+  async function updateAll(batch: StepWrite[], lease: unknown, now: unknown, trx?: Knex.Transaction) {
+    const values = batch.flatMap((w) => [w.id, w.holder, w.step, w.status, w.data, w.response, lease, now]);
+    const updated = await db.all<{ id: string }>(
+      `with v (id, holder, step, status, data, response, lease, now) as (values ${rows(updateRow, batch.length)})
+       update ${sagas} set step = v.step, status = v.status, data = v.data, response = v.response,
+         lease_until = v.lease, updated_at = v.now
+       from v where ${sagas}.id = v.id and ${sagas}.holder = v.holder and ${sagas}.status = 'RUNNING'
+       returning ${sagas}.id`,
+      values,
+      trx,
+    );
+    return new Set(updated.map((r) => r.id));
+  }
+
+  async function flush() {
+    scheduled = false;
+    flushing = true;
+    const ins = inserts.splice(0, MAX_BATCH);
+    const ups = updates.splice(0, MAX_BATCH);
+    const lease = db.time(clock.now() + leaseMs);
+    const now = db.time(clock.now());
+    try {
+      // SQLite runs both statements in one transaction: one commit for the whole batch.
+      const [inserted, updated] = pg
+        ? await Promise.all([
+            ins.length
+              ? insertAll(
+                  ins.map((p) => p.write),
+                  lease,
+                  now,
+                )
+              : new Set<string>(),
+            ups.length
+              ? updateAll(
+                  ups.map((p) => p.write),
+                  lease,
+                  now,
+                )
+              : new Set<string>(),
+          ])
+        : await db.tx(async (trx) => [
+            ins.length
+              ? await insertAll(
+                  ins.map((p) => p.write),
+                  lease,
+                  now,
+                  trx,
+                )
+              : new Set<string>(),
+            ups.length
+              ? await updateAll(
+                  ups.map((p) => p.write),
+                  lease,
+                  now,
+                  trx,
+                )
+              : new Set<string>(),
+          ]);
+      for (const p of ins) p.done(inserted.has(p.write.id));
+      for (const p of ups) p.done(updated.has(p.write.id));
+    } catch (err) {
+      for (const p of [...ins, ...ups]) p.fail(err);
+    } finally {
+      flushing = false;
+      if (inserts.length || updates.length) schedule();
+    }
+  }
+
+  function schedule() {
+    if (scheduled || flushing) return;
+    scheduled = true;
+    setImmediate(() => void flush());
+  }
+
+  const enqueue =
+    <W>(queue: () => Pending<W>[]) =>
+    (write: W) =>
+      new Promise<boolean>((done, fail) => {
+        queue().push({ write, done, fail });
+        schedule();
+      });
+
+  return {
+    /** Records a new saga; false when one of its kind is running for the order, or its key was used. */
+    insert: enqueue<NewSaga>(() => inserts),
+    /** Records a step or the end; false when this runner no longer holds the saga. */
+    update: enqueue<StepWrite>(() => updates),
+  };
+}
+
 /**
  * The saga log and its runner. A saga is one row: inserted before its first step, its `step`
- * rewritten (one conditional UPDATE) before each next step runs, and closed with its answer.
- * Each write also renews the runner's lease; a runner whose lease ran out has lost the saga to
- * recovery and stops at its next write. Every step is idempotent (a key derived from the saga),
- * so recovery re-runs the recorded step and goes on from there.
+ * rewritten before each next step runs, and closed with its answer; the writes of concurrent
+ * sagas are committed together (createSagaWriter). Each write also renews the runner's lease; a
+ * runner whose lease ran out has lost the saga to recovery and stops at its next write. Every
+ * step is idempotent (a key derived from the saga), so recovery re-runs the recorded step and
+ * goes on from there.
  */
 export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: Logger, leaseMs: number) {
   const sagas = db.table('sagas');
   const flows = new Map<SagaKind, SagaFlow<any, any>>();
   const leaseEnd = () => db.time(clock.now() + leaseMs);
+  const writer = createSagaWriter(db, clock, leaseMs);
 
   const toRun = <D>(row: SagaRow): SagaRun<D> => ({
     id: row.id,
@@ -92,25 +259,17 @@ export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: L
     data: JSON.parse(row.data) as D,
   });
 
-  /** Rewrites the step (and data) while this runner holds the saga; answers false when it does not. */
+  /** Rewrites the step (and data) while this runner holds the saga; throws SagaTakenOver when it does not. */
   async function advance(run: SagaRun<unknown>, holder: string, status: SagaStatus, response?: string) {
-    const now = clock.now();
-    const rows = await db.all(
-      `update ${sagas} set step = :step, status = :status, data = :data, response = :response,
-         lease_until = :lease, updated_at = :now
-       where id = :id and holder = :holder and status = 'RUNNING' returning id`,
-      {
-        step: run.step,
-        status,
-        data: JSON.stringify(run.data),
-        response: response ?? null,
-        lease: leaseEnd(),
-        now: db.time(now),
-        id: run.id,
-        holder,
-      },
-    );
-    if (!rows.length) throw new SagaTakenOver();
+    const written = await writer.update({
+      id: run.id,
+      holder,
+      step: run.step,
+      status,
+      data: JSON.stringify(run.data),
+      response: response ?? null,
+    });
+    if (!written) throw new SagaTakenOver();
   }
 
   /** Runs the saga's steps from its recorded one until it ends; its answer is the saga's outcome. */
@@ -171,25 +330,17 @@ export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: L
     }): Promise<{ outcome: Outcome<R> } | { busy: true }> {
       const holder = randomUUID();
       const id = randomUUID();
-      const now = db.time(clock.now());
-      const inserted = await db.all(
-        `insert into ${sagas} (id, kind, order_id, user_id, step, status, data, holder, lease_until, request_key, response, created_at, updated_at)
-         values (:id, :kind, :orderId, :userId, :step, 'RUNNING', :data, :holder, :lease, :requestKey, null, :now, :now)
-         on conflict do nothing returning id`,
-        {
-          id,
-          kind: input.kind,
-          orderId: input.orderId,
-          userId: input.userId,
-          step: input.step,
-          data: JSON.stringify(input.data),
-          holder,
-          lease: leaseEnd(),
-          requestKey: input.requestKey ?? null,
-          now,
-        },
-      );
-      if (!inserted.length) return { busy: true };
+      const inserted = await writer.insert({
+        id,
+        kind: input.kind,
+        orderId: input.orderId,
+        userId: input.userId,
+        step: input.step,
+        data: JSON.stringify(input.data),
+        holder,
+        requestKey: input.requestKey ?? null,
+      });
+      if (!inserted) return { busy: true };
       const run: SagaRun<D> = { ...input, id };
       return { outcome: await drive<D, R>(run, holder) };
     },
