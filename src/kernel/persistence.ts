@@ -17,8 +17,8 @@ export { type Dialect, type MigrationClass, type MigrationContext, SchemaMigrati
 
 type Row = Record<string, unknown>;
 
-/** Where a SQLite transaction handle keeps its statement runner (see `tx`). */
-const SQLITE_TX = Symbol('sqlite transaction');
+/** Where a transaction handle keeps its statement runner (see `tx`). */
+const OWN_TX = Symbol('transaction');
 
 /** What a module gets to persist with: its own ORM (model, migrations, reads) and raw SQL for hot paths. */
 export interface Database {
@@ -40,8 +40,8 @@ export interface Database {
    */
   all<T = Row>(sql: string, params?: Params, trx?: Knex.Transaction): Promise<T[]>;
   /**
-   * A transaction; its statements are `all(sql, params, trx)`. On SQLite `trx` is a handle for
-   * `all` only (not a knex transaction: see sqliteExecutor), so build no query on it.
+   * A transaction; its statements are `all(sql, params, trx)`. `trx` is a handle for `all` only
+   * (not a knex transaction: see statements.ts), so build no query on it.
    */
   tx<T>(fn: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
@@ -129,13 +129,12 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const knex = (orm.em as EntityManager).getKnex();
   const schema = orm.config.get('schema');
   const quote = (id: string) => `"${id.replace(/"/g, '""')}"`;
-  const sqlite = dialect === 'sqlite' ? sqliteExecutor(knex) : undefined;
-  const execute = sqlite ? sqlite.execute : pgExecutor(knex);
+  const { execute, transaction } = dialect === 'sqlite' ? sqliteExecutor(knex) : pgExecutor(knex);
   const run = async <T>(statement: string, params: Params = [], trx?: Knex.Transaction): Promise<T[]> => {
     const { sql, values } = bind(statement, params);
     try {
       if (!trx) return await execute<T>(sql, values);
-      const own = (trx as unknown as { [SQLITE_TX]?: Execute })[SQLITE_TX];
+      const own = (trx as unknown as { [OWN_TX]?: Execute })[OWN_TX];
       if (own) return await own<T>(sql, values);
       const result = await trx.raw(sql, values as Knex.RawBinding[]);
       return (dialect === 'postgresql' ? result.rows : result) as T[];
@@ -167,9 +166,8 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     all: run,
     async tx(fn) {
       try {
-        // SQLite: our own transaction on the module's connection; `trx` then only carries its statements.
-        if (sqlite) return await sqlite.transaction((own) => fn({ [SQLITE_TX]: own } as unknown as Knex.Transaction));
-        return await knex.transaction(fn);
+        // Our own transaction on one connection of the module's pool; `trx` only carries its statements.
+        return await transaction((own) => fn({ [OWN_TX]: own } as unknown as Knex.Transaction));
       } catch (err) {
         throw asOutage(err);
       }

@@ -24,8 +24,8 @@ interface PgClient {
   query(q: { name: string; text: string; values: readonly unknown[] }): Promise<{ rows: unknown[] }>;
 }
 
-/** A transaction on the SQLite connection: its statements, run on the connection it holds. */
-export type SqliteTransaction = <T>(fn: (execute: Execute) => Promise<T>) => Promise<T>;
+/** Runs `fn` in a transaction on one connection; `fn` runs its statements with the `execute` it is given. */
+export type Transaction = <T>(fn: (execute: Execute) => Promise<T>) => Promise<T>;
 
 /**
  * SQLite: statements are prepared once and run synchronously on the module's one connection
@@ -38,7 +38,7 @@ export type SqliteTransaction = <T>(fn: (execute: Execute) => Promise<T>) => Pro
  * as the statements outside one are: a knex transaction costs several times more (it prepares
  * every statement anew), and it is on the hot path of every debit and every new order.
  */
-export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: SqliteTransaction } {
+export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Transaction } {
   const pool = knex.client as unknown as Pool;
   let conn: SqliteConnection | undefined;
   const cache = new Map<string, SqliteStatement>();
@@ -75,7 +75,7 @@ export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Sql
     if (c.inTransaction) return viaPool<T>(sql, params);
     return runOn<T>(c, sql, params);
   };
-  const transaction: SqliteTransaction = async (fn) => {
+  const transaction: Transaction = async (fn) => {
     const c = (await pool.acquireConnection()) as SqliteConnection;
     try {
       runOn(c, 'begin immediate', []);
@@ -94,23 +94,46 @@ export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Sql
 
 /**
  * PostgreSQL: each statement becomes a named prepared statement (parsed and planned once per
- * connection) on a client borrowed from the ORM's own pool.
+ * connection) on a client borrowed from the ORM's own pool. `transaction` holds one client from
+ * BEGIN to COMMIT and runs its statements the same way: a knex transaction builds a transactor
+ * and a query builder per statement, which the debit and the hold pay for on every purchase.
  */
-export function pgExecutor(knex: Knex): Execute {
+export function pgExecutor(knex: Knex): { execute: Execute; transaction: Transaction } {
   const pool = knex.client as unknown as Pool;
   const named = new Map<string, { name: string; text: string }>();
-  return async <T>(sql: string, params: readonly unknown[]) => {
+  const runOn = async <T>(client: PgClient, sql: string, params: readonly unknown[]): Promise<T[]> => {
     let q = named.get(sql);
     if (!q) {
       let n = 0;
       q = { name: `tr_${named.size}`, text: sql.replace(/\?/g, () => `$${++n}`) };
       named.set(sql, q);
     }
+    return (await client.query({ ...q, values: params })).rows as T[];
+  };
+  const execute: Execute = async <T>(sql: string, params: readonly unknown[]) => {
     const client = (await pool.acquireConnection()) as PgClient;
     try {
-      return (await client.query({ ...q, values: params })).rows as T[];
+      return await runOn<T>(client, sql, params);
     } finally {
       await pool.releaseConnection(client);
     }
   };
+  const transaction: Transaction = async (fn) => {
+    const client = (await pool.acquireConnection()) as PgClient;
+    try {
+      await runOn(client, 'begin', []);
+      try {
+        const result = await fn((sql, params) => runOn(client, sql, params));
+        await runOn(client, 'commit', []);
+        return result;
+      } catch (err) {
+        // A broken connection cannot roll back; the server ends its transaction with it.
+        await runOn(client, 'rollback', []).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      await pool.releaseConnection(client);
+    }
+  };
+  return { execute, transaction };
 }
