@@ -106,6 +106,16 @@ for (const kind of DATABASES) {
     t.is(upper.body.data.user_id, u.userId);
   });
 
+  test(name('a role change takes effect on the very next request with the same token, both ways'), async (t) => {
+    const u = await newUser(app);
+    // Each request checks the session; the first one here makes it a known, live session.
+    isError(t, await list('', u.token), 403, 'FORBIDDEN');
+    t.is((await patch(u.userId, { role: 'admin' })).status, 200);
+    t.is((await list('', u.token)).status, 200, 'promoted: the admin route at once');
+    t.is((await patch(u.userId, { role: 'customer' })).status, 200);
+    isError(t, await list('', u.token), 403, 'FORBIDDEN');
+  });
+
   test(name('PATCH refuses unknown users, malformed ids and bad bodies'), async (t) => {
     const u = await newUser(app);
     isError(t, await patch(randomUUID(), { role: 'staff' }), 404, 'USER_NOT_FOUND');

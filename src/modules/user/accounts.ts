@@ -27,7 +27,12 @@ const isUniqueViolation = (err: unknown) =>
   (err.name === 'UniqueConstraintViolationException' || /UNIQUE|unique constraint/i.test(err.message));
 
 /** Accounts, password checks and login sessions. */
+/** How long a live session's check is remembered (see sessionActive). */
+export const SESSION_VIEW_MS = 1000;
+const MAX_SESSION_VIEWS = 100_000;
+
 export function createAccounts(db: Database, config: Config, tokens: TokenService, clock: Clock) {
+  const liveSessions = new Map<string, { userId: string; role: Role; until: number }>();
   const hashOptions = { type: argon2.argon2id as 2, ...config.passwordHash };
   // Spent on unknown emails too, so that a login's timing does not tell whether the email exists.
   const decoy = argon2.hash(randomUUID(), hashOptions);
@@ -128,6 +133,7 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
     },
 
     async revoke(sid: string) {
+      liveSessions.delete(sid);
       await db.all(`update ${sessions} set revoked_at = ? where id = ? and revoked_at is null`, [
         db.time(new Date(clock.now())),
         sid,
@@ -144,12 +150,22 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       return !!row.is_flagged;
     },
 
+    /**
+     * Whether a session is live and its user's role now. A live answer is remembered for
+     * SESSION_VIEW_MS, so that a request does not cost a query; this process forgets it at once
+     * on a logout or a role change, and another instance of the module within that time.
+     */
     async sessionActive(sid: string, userId: string): Promise<{ active: boolean; role?: Role }> {
+      const seen = liveSessions.get(sid);
+      if (seen && seen.userId === userId && performance.now() < seen.until) return { active: true, role: seen.role };
       const [row] = await db.all<{ role: Role }>(
         `select u.role from ${sessions} s join ${usersTable} u on u.id = s.user_id where s.id = ? and s.user_id = ? and s.revoked_at is null`,
         [sid, userId],
       );
-      return row ? { active: true, role: row.role } : { active: false };
+      if (!row) return { active: false };
+      if (liveSessions.size >= MAX_SESSION_VIEWS) liveSessions.clear();
+      liveSessions.set(sid, { userId, role: row.role, until: performance.now() + SESSION_VIEW_MS });
+      return { active: true, role: row.role };
     },
 
     list: (filter: { email?: string }, offset: number, limit: number) => users().list(filter, offset, limit),
@@ -158,8 +174,8 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
      * A demotion locks every admin first and counts them under the lock, so that two admins
      * demoting each other at the same moment cannot both succeed and leave none.
      */
-    update: (userId: string, patch: { role?: Role; isFlagged?: boolean }) =>
-      db.em.transactional(async (em) => {
+    async update(userId: string, patch: { role?: Role; isFlagged?: boolean }) {
+      const updated = await db.em.transactional(async (em) => {
         const repo = users(em);
         const admins = patch.role && patch.role !== 'admin' ? await repo.lockAdmins() : [];
         const user = await repo.get(userId);
@@ -170,7 +186,11 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
         if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
         user.updatedAt = new Date(clock.now());
         return user;
-      }),
+      });
+      // After the commit, so that no request remembers the old role again.
+      for (const [sid, seen] of liveSessions) if (seen.userId === userId) liveSessions.delete(sid);
+      return updated;
+    },
 
     /** Creates the account if its email is free; used for ADMIN_EMAIL and demo users. */
     async ensure(input: { email: string; phone: string; password: string; fullName?: string; role: Role }) {
