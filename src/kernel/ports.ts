@@ -122,11 +122,13 @@ function argumentError(def: PortDefinition, method: string, error: Joi.Validatio
  */
 export function servePort(def: PortDefinition, impl: PortImpl, faults: Faults): Methods {
   const port: Methods = {};
-  for (const [method, schema] of Object.entries(def.methods)) {
+  for (const [method, declared] of Object.entries(def.methods)) {
+    // The options compiled in once: joi merges options passed to every call anew.
+    const schema = declared.prefs({ abortEarly: false, convert: false });
     const fn = impl[method];
     if (typeof fn !== 'function') throw new Error(`Port "${def.name}" does not implement "${method}"`);
     port[method] = async (args) => {
-      const { value, error } = schema.validate(args ?? {}, { abortEarly: false, convert: false });
+      const { value, error } = schema.validate(args ?? {});
       if (error) throw argumentError(def, method, error);
       await faults.at(`${def.name}.${method}`);
       return fn.call(impl, value as never);

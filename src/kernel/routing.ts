@@ -65,6 +65,17 @@ const toSchema = ((joiToSwagger as unknown as { default?: typeof joiToSwagger })
 /** What a route that declares no query or body accepts: nothing, so that a stray field is refused, not ignored. */
 const NOTHING = Joi.object({});
 
+/** Each route schema with its validation options compiled in once: joi merges options on every call otherwise. */
+const compiled = new WeakMap<Schema, Schema>();
+function withPrefs<T>(schema: Schema<T>): Schema<T> {
+  let out = compiled.get(schema);
+  if (!out) {
+    out = schema.prefs({ abortEarly: false, convert: true });
+    compiled.set(schema, out);
+  }
+  return out as Schema<T>;
+}
+
 /**
  * Runs a joi schema over one part of the request; the first fault decides the error code. The
  * body's shape was checked where it was parsed (jsonBody); the other parts are checked here.
@@ -74,7 +85,7 @@ function check<T>(schema: Schema<T> | undefined, value: unknown, where: string):
   if (fault) throw new AppError('VALIDATION_ERROR', `The request ${where} is invalid.`, [fault]);
   if (!schema) return {} as T;
   // No body at all reads as `{}`; a JSON `null` is a body, and not an object.
-  const { value: out, error } = schema.validate(value === undefined ? {} : value, { abortEarly: false, convert: true });
+  const { value: out, error } = withPrefs(schema).validate(value === undefined ? {} : value);
   if (!error) return out as T;
   const details = error.details.map((d) => ({
     field: fieldPath(d.path) || where,
