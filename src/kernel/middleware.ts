@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import cors from '@koa/cors';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { Middleware } from 'koa';
 import { HttpMethodEnum, koaBody } from 'koa-body';
 import compose from 'koa-compose';
-import helmet from 'koa-helmet';
 import ratelimit from 'koa-ratelimit';
 import type { Config } from './config.js';
 import { AppError, type ErrorCode } from './errors.js';
@@ -128,6 +129,32 @@ export const jsonBody = (): Middleware => {
 };
 
 /**
+ * The headers helmet sets with these options, asked of it once: without a content security
+ * policy none of them depends on the request, and setting them from a list costs a fraction of
+ * running helmet's dozen middlewares on every response.
+ */
+function securityHeaders(options: HelmetOptions): Middleware {
+  const set: Record<string, string> = {};
+  const removed: string[] = [];
+  const res = {
+    setHeader: (name: string, value: unknown) => {
+      set[name] = String(value);
+    },
+    removeHeader: (name: string) => removed.push(name),
+  };
+  let done = false;
+  helmet(options)({} as IncomingMessage, res as unknown as ServerResponse, () => {
+    done = true;
+  });
+  if (!done) throw new Error('helmet did not finish synchronously');
+  return (ctx, next) => {
+    ctx.set(set);
+    for (const name of removed) ctx.remove(name);
+    return next();
+  };
+}
+
+/**
  * Security headers and CORS for what browsers call. Calls between slices (`/internal/*`) come
  * from our own processes, never from a browser, and skip both: on the hot paths they were a tenth
  * of the work and half the bytes of every response.
@@ -137,9 +164,7 @@ export const security = (config: Config): Middleware => {
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
-  const chain: Middleware[] = [
-    helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }) as Middleware,
-  ];
+  const chain: Middleware[] = [securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false })];
   if (origins.length) {
     chain.push(
       cors({
