@@ -1,4 +1,4 @@
-import { createSecretKey, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID, timingSafeEqual, webcrypto } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { Context, Middleware } from 'koa';
 import type { Clock } from './clock.js';
@@ -40,8 +40,15 @@ export interface TokenService {
 
 /** HS256 JWTs (jose). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. */
 export function createTokenService(config: Config, clock: Clock): TokenService {
-  // A KeyObject made once: given bytes, jose imports the key anew for every token it signs or checks.
-  const key = createSecretKey(Buffer.from(config.jwtSecret, 'utf8'));
+  // A WebCrypto key made once: given bytes or a KeyObject, jose imports the key anew for every
+  // token it signs or checks, which cost more than the check itself.
+  const key = webcrypto.subtle.importKey(
+    'raw',
+    Buffer.from(config.jwtSecret, 'utf8'),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign', 'verify'],
+  );
   const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
   return {
     async sign({ userId, role, sid, type, jti = randomUUID() }) {
@@ -51,13 +58,16 @@ export function createTokenService(config: Config, clock: Clock): TokenService {
         .setJti(jti)
         .setIssuedAt(Math.floor(clock.now() / 1000))
         .setExpirationTime(Math.floor(clock.now() / 1000) + ttl[type])
-        .sign(key);
+        .sign(await key);
       return { token, jti, expiresIn: ttl[type] };
     },
     async verify(token, type) {
       let payload: Record<string, unknown>;
       try {
-        ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'], currentDate: new Date(clock.now()) }));
+        ({ payload } = await jwtVerify(token, await key, {
+          algorithms: ['HS256'],
+          currentDate: new Date(clock.now()),
+        }));
       } catch (err) {
         if (err instanceof joseErrors.JWTExpired) throw new AppError('TOKEN_EXPIRED', 'The token has expired.');
         throw new AppError('UNAUTHORIZED', 'The token is invalid.');
