@@ -25,6 +25,19 @@ export interface Idempotency {
    * failed call may be retried with its key.
    */
   once<R>(key: string, op: string, fn: (trx: Knex.Transaction) => Promise<R>): Promise<R>;
+  /**
+   * For a write that is one statement (PostgreSQL): the WITH part that records the key for each
+   * row of the CTE `source`, with `result` (an SQL text expression over that row) as its stored
+   * answer. Binds `:key`, `:op` and `:now`. There is no claim first: a concurrent repeat waits for
+   * the first on the key's index and then fails with a unique violation, which rolls its whole
+   * statement back (`isRepeat`); a repeat after the first committed does the same. `replayed`
+   * answers for either, and for a statement that wrote nothing.
+   */
+  claimWith(source: string, result: string): string;
+  /** Whether a statement failed because its key was applied already (see claimWith). */
+  isRepeat(err: unknown): boolean;
+  /** The first answer under the key, or undefined when the key was never applied. */
+  replayed<R>(key: string, op: string): Promise<R | undefined>;
   /** Deletes keys older than the retention; answers how many. */
   purge(): Promise<number>;
 }
@@ -34,11 +47,17 @@ class Replay extends Error {}
 export function createIdempotency(db: Database, clock: Clock): Idempotency {
   const keys = db.table('idempotency_keys');
 
-  async function replay<R>(key: string, op: string): Promise<R> {
+  async function replayed<R>(key: string, op: string): Promise<R | undefined> {
     const [row] = await db.all<{ op: string; result: string }>(`select op, result from ${keys} where key = ?`, [key]);
-    if (!row) throw new Error(`idempotency key ${key} vanished`);
+    if (!row) return undefined;
     if (row.op !== op) throw new AppError('IDEMPOTENCY_CONFLICT', `Key "${key}" was already used for ${row.op}.`);
     return JSON.parse(row.result) as R;
+  }
+
+  async function replay<R>(key: string, op: string): Promise<R> {
+    const found = await replayed<R>(key, op);
+    if (found === undefined) throw new Error(`idempotency key ${key} vanished`);
+    return found;
   }
 
   return {
@@ -62,6 +81,13 @@ export function createIdempotency(db: Database, clock: Clock): Idempotency {
         throw err;
       }
     },
+
+    claimWith: (source, result) =>
+      `insert into ${keys} (key, op, result, created_at) select :key::text, :op::text, ${result}, :now::timestamptz from ${source}`,
+
+    isRepeat: (err) => (err as { code?: string; table?: string })?.code === '23505',
+
+    replayed,
 
     async purge() {
       const rows = await db.all(`delete from ${keys} where created_at < ? returning key`, [

@@ -17,7 +17,8 @@ interface Balances {
  * The credits ledger. Each change is one conditional UPDATE of the balance plus one ledger row in
  * the same transaction, applied once per idempotency key.
  */
-export function createLedger(db: Database, { once }: Idempotency) {
+export function createLedger(db: Database, idempotency: Idempotency) {
+  const { once } = idempotency;
   const users = db.table('users');
   const ledger = db.table('credit_transactions');
   const pg = db.dialect === 'postgresql';
@@ -97,11 +98,54 @@ export function createLedger(db: Database, { once }: Idempotency) {
     return after;
   }
 
+  /**
+   * PostgreSQL: the whole of `once(key, op, change)` as one statement, one round trip instead of
+   * six: the balance UPDATE, its ledger row and the key with its answer, all or nothing (see
+   * Idempotency.claimWith). A repeat is rolled back whole by the key's unique index and answered
+   * from the key; a statement that changed nothing was refused or is a repeat.
+   */
+  const CHANGE_ONCE = `with after as (
+      update ${users} set credit_balance = credit_balance + :amount, updated_at = :now
+      where id = :userId and credit_balance + :amount >= 0 returning credit_balance, frozen_credits
+    ), entry as (
+      insert into ${ledger} (id, user_id, type, amount, balance_after, reference_id, idempotency_key, created_at)
+      select :id::uuid, :userId::uuid, :type::text, :amount::int, credit_balance + frozen_credits, :referenceId::text,
+        :key::text, :now::timestamptz from after
+    ), claim as (
+      ${idempotency.claimWith(
+        'after',
+        `json_build_object('transactionId', :id::text, 'userId', :userId::text, 'amount', :amount::int, 'balance', credit_balance)::text`,
+      )}
+    )
+    select credit_balance from after`;
+
+  async function changeOnce(op: string, entry: Parameters<typeof change>[1]): Promise<LedgerResult> {
+    const id = uuidv7();
+    const { userId, amount, key } = entry;
+    const binds = { id, userId, amount, key, op, type: entry.type, referenceId: entry.referenceId ?? null };
+    let rows: Balances[];
+    try {
+      rows = await db.all<Balances>(CHANGE_ONCE, { ...binds, now: db.time(new Date()) });
+    } catch (err) {
+      if (!idempotency.isRepeat(err)) throw err;
+      rows = [];
+    }
+    if (rows.length) return { transactionId: id, userId, amount, balance: rows[0].credit_balance };
+    const first = await idempotency.replayed<LedgerResult>(key, op);
+    if (first !== undefined) return first;
+    const [found] = await db.all(`select 1 as hit from ${users} where id = ?`, [userId]);
+    if (!found) throw new AppError('USER_NOT_FOUND', 'No such user.');
+    throw new AppError('INSUFFICIENT_CREDITS', 'Not enough credits.');
+  }
+
+  /** Adds or takes spendable credits once per key: one statement on PostgreSQL, a transaction on SQLite. */
+  const changeByKey = (op: string, entry: Parameters<typeof change>[1]) =>
+    pg ? changeOnce(op, entry) : once(entry.key, op, (trx) => change(trx, entry));
+
   return {
     credit: (a: { userId: string; amount: number; key: string; type: LedgerType; referenceId?: string }) =>
-      once(a.key, a.type, (trx) => change(trx, { ...a, amount: Math.abs(a.amount) })),
-    debit: (a: Args<'debit'>) =>
-      once(a.key, 'PURCHASE', (trx) => change(trx, { ...a, type: 'PURCHASE', amount: -Math.abs(a.amount) })),
+      changeByKey(a.type, { ...a, amount: Math.abs(a.amount) }),
+    debit: (a: Args<'debit'>) => changeByKey('PURCHASE', { ...a, type: 'PURCHASE', amount: -Math.abs(a.amount) }),
     move: (a: Args<'moveCredits'>): Promise<MoveResult> =>
       once(a.key, 'MOVE', async (trx) => {
         if (a.fromUserId === a.toUserId) throw new AppError('SELF_TRANSFER', 'Payer and payee are the same user.');
