@@ -146,6 +146,12 @@ export function createSeats(db: Database, clock: Clock) {
    * that the UPDATE's checks read rows nobody else can change before it commits.
    */
   const atomically = <T>(fn: (trx?: Knex.Transaction) => Promise<T>): Promise<T> => (pg ? db.tx(fn) : fn());
+  /**
+   * The same for an UPDATE of the order's seats with no other lock to hold: one seat is one row,
+   * which the UPDATE locks and re-checks by itself, so only several seats need the transaction.
+   */
+  const seatsAtomically = <T>(n: number, fn: (trx?: Knex.Transaction) => Promise<T>): Promise<T> =>
+    n > 1 ? atomically(fn) : fn();
 
   /** Serialises one user's reserves (PostgreSQL), so that two at once cannot both pass the hold limit. */
   const LOCK_USER = `select pg_advisory_xact_lock(hashtext('event.holds'), hashtext(:userId))`;
@@ -304,7 +310,7 @@ export function createSeats(db: Database, clock: Clock) {
     /**
      * Holds every seat of the order or none (see EventPort.holdSeats); `taken` is how many seats
      * it newly holds (none for a repeated reserve). The hot path is one UPDATE (PostgreSQL: after
-     * its two locks); a refusal is explained by a read.
+     * the user's lock, and for several seats theirs); a refusal is explained by a read.
      */
     async holdOrder(args: Args<'holdSeats'>): Promise<{ hold: OrderHoldDto; taken: number }> {
       const { seatIds, userId, orderId, ttlSeconds, holdLimit } = args;
@@ -316,7 +322,8 @@ export function createSeats(db: Database, clock: Clock) {
           const ids = idList(seatIds);
           if (trx) {
             await db.all(LOCK_USER, { userId }, trx);
-            await db.all(LOCK_SEATS, { ids }, trx);
+            // One seat is one row: the UPDATE locks and re-checks it by itself.
+            if (seatIds.length > 1) await db.all(LOCK_SEATS, { ids }, trx);
           }
           const binds = { userId, orderId, until: db.time(until), now: db.time(now), ids };
           const taken = await db.all<HeldSeat>(HOLD_ORDER, { ...binds, n: seatIds.length, holdLimit }, trx);
@@ -340,7 +347,7 @@ export function createSeats(db: Database, clock: Clock) {
 
     /** Sells every seat of the order or none (see EventPort.confirmOrder): one UPDATE, a read only to explain. */
     confirmOrder: ({ orderId, userId, seats: sold }: Args<'confirmOrder'>): Promise<SeatDto[]> =>
-      atomically(async (trx) => {
+      seatsAtomically(sold.length, async (trx) => {
         const now = clock.now();
         const seatIds = sold.map((s) => s.seatId);
         const ids = idList(seatIds);
