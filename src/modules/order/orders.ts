@@ -109,8 +109,20 @@ export function createOrders(db: Database, clock: Clock) {
   // A fresh unit of work per call: a port call must never answer from an earlier call's identity map.
   const orders = () => (db.orm.em.fork() as EntityManager).getRepository<Order, OrderRepository>(Order);
 
+  /**
+   * PostgreSQL: the confirm and the read of the order it answers in one statement. The rows come
+   * from the UPDATE's RETURNING (a WITH's main query would see the order as it was before).
+   */
+  const CONFIRM_AND_READ = `with o as (${CONFIRM.replace(/returning id$/, 'returning *')})
+    select o.id, o.user_id, o.event_id, o.status, o.total, o.expires_at, o.confirmed_at, o.created_at,
+      o.updated_at, s.seat_id, s.price
+    from o left join ${t.seats} s on s.order_id = o.id order by s.position`;
+
   async function get(orderId: string): Promise<OrderDto> {
-    const rows = await db.all<OrderSeatRow>(READ, [orderId]);
+    return toDto(await db.all<OrderSeatRow>(READ, [orderId]));
+  }
+
+  function toDto(rows: OrderSeatRow[]): OrderDto {
     if (!rows.length) throw new AppError('ORDER_NOT_FOUND', 'No such order.');
     const [o] = rows;
     const total = Number(o.total);
@@ -207,7 +219,12 @@ export function createOrders(db: Database, clock: Clock) {
      * recovery). `confirmed` says whether this call confirmed it (not a repeat).
      */
     async confirm({ orderId }: Args<'confirmOrder'>) {
-      const moved = await db.all(CONFIRM, { now: db.time(clock.now()), orderId });
+      const binds = { now: db.time(clock.now()), orderId };
+      if (db.dialect === 'postgresql') {
+        const rows = await db.all<OrderSeatRow>(CONFIRM_AND_READ, binds);
+        return rows.length ? { confirmed: true, order: toDto(rows) } : { confirmed: false, order: await get(orderId) };
+      }
+      const moved = await db.all(CONFIRM, binds);
       return { confirmed: moved.length > 0, order: await get(orderId) };
     },
 
