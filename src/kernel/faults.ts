@@ -8,6 +8,8 @@ export type FaultAction = 'error' | 'hang' | 'exit';
  * then. Every port method is a point (`<port>.<method>`); flows name their own steps.
  */
 export interface Faults {
+  /** Whether any point is set: without one, callers skip `at` (an await on every port call and step). */
+  readonly enabled: boolean;
   at(point: string): Promise<void>;
 }
 
@@ -25,9 +27,10 @@ export function createFaults(spec: string, log: Logger): Faults {
       .filter(Boolean)
       .map((entry) => entry.split('=') as [string, FaultAction]),
   );
-  if (!points.size) return { at: async () => undefined };
+  if (!points.size) return { enabled: false, at: async () => undefined };
   log.warn({ faults: Object.fromEntries(points) }, 'fault injection is on');
   return {
+    enabled: true,
     async at(point) {
       const action = points.get(point);
       if (!action) return;

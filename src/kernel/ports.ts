@@ -130,7 +130,7 @@ export function servePort(def: PortDefinition, impl: PortImpl, faults: Faults): 
     port[method] = async (args) => {
       const { value, error } = schema.validate(args ?? {});
       if (error) throw argumentError(def, method, error);
-      await faults.at(`${def.name}.${method}`);
+      if (faults.enabled) await faults.at(`${def.name}.${method}`);
       return fn.call(impl, value as never);
     };
   }

@@ -278,7 +278,7 @@ export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: L
     for (;;) {
       const step = flow.steps[run.step];
       if (!step) throw new Error(`saga ${run.id} (${run.kind}) is at an unknown step "${run.step}"`);
-      await faults.at(`${run.kind}.${run.step}`);
+      if (faults.enabled) await faults.at(`${run.kind}.${run.step}`);
       const result = await step(run);
       if ('next' in result) {
         run.step = result.next;
@@ -286,7 +286,7 @@ export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: L
         await advance(run, holder, 'RUNNING');
         continue;
       }
-      if (result.end === 'DONE') await faults.at(`${run.kind}.done`);
+      if (result.end === 'DONE' && faults.enabled) await faults.at(`${run.kind}.done`);
       await advance(run, holder, result.end, JSON.stringify(result.outcome));
       return result.outcome;
     }
