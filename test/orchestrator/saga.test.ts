@@ -21,7 +21,13 @@ for (const kind of DATABASES) {
     async (t) => {
       const db = app.kernel.databases.get('orchestrator')!;
       const leaseMs = 1000;
-      const sagas = createSagaLog(db, clock, { enabled: false, at: async () => undefined }, createLogger('silent'), leaseMs);
+      const sagas = createSagaLog(
+        db,
+        clock,
+        { enabled: false, at: async () => undefined },
+        createLogger('silent'),
+        leaseMs,
+      );
       let open!: () => void;
       const gate = new Promise<void>((resolve) => {
         open = resolve;
