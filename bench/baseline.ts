@@ -11,8 +11,8 @@
  *
  * It imports nothing from src/ but the SQLite checkpointer, on purpose: the statements below are
  * copied from src/modules/event/seats.ts (LOCK_USER, LOCK_SEATS, HOLD_ORDER, WHY_NOT_HELD and
- * HELD_BY_USER in createSeats, and the transaction of `holdOrder`: on PostgreSQL the two locks and
- * the UPDATE in one transaction, on SQLite the UPDATE alone) and must be kept in sync by hand; the
+ * HELD_BY_USER in createSeats, and the transaction of `holdOrder`: on PostgreSQL the user's lock, the
+ * seats' locks when there are several, and the UPDATE in one transaction, on SQLite the UPDATE alone) and must be kept in sync by hand; the
  * connection is set up as src/kernel/persistence.ts sets up a module's. A refusal is explained
  * more simply than the module does (no repeated-reserve answer, no retry): the bench's holds are
  * of free seats.
@@ -127,7 +127,8 @@ function sqlite(): Sql {
 }
 
 function postgres(): Sql {
-  const pool = new pg.Pool({ connectionString: pgUrl, max: 10 });
+  // As the kernel's connections (src/kernel/persistence.ts): prepared statements planned once.
+  const pool = new pg.Pool({ connectionString: pgUrl, max: 10, options: '-c plan_cache_mode=force_generic_plan' });
   const T = { seats: '"event"."seats"', events: '"event"."events"', pg: true };
   // Named statements: each connection parses and plans them once, as a prepared statement on SQLite.
   const statement = (name: string, sql: string) => {
@@ -142,13 +143,13 @@ function postgres(): Sql {
   return {
     time: (ms) => new Date(ms),
     ids: (ids) => ids,
-    // holdOrder's transaction: the user's lock, the seats' locks in id order, then the UPDATE.
+    // holdOrder's transaction: the user's lock, the seats' locks in id order (several seats only), then the UPDATE.
     async hold(binds) {
       const c = await pool.connect();
       try {
         await c.query('begin');
         await c.query(lockUser(binds));
-        await c.query(lockSeats(binds));
+        if ((binds.ids as unknown[]).length > 1) await c.query(lockSeats(binds));
         const { rows } = await c.query<HeldRow>(hold(binds));
         await c.query('commit');
         return rows;

@@ -195,7 +195,8 @@ function sqlite(): Sale {
 }
 
 function postgres(url: string): Sale {
-  const pool = new pg.Pool({ connectionString: url, max: 10 });
+  // As the kernel's connections (src/kernel/persistence.ts): prepared statements planned once.
+  const pool = new pg.Pool({ connectionString: url, max: 10, options: '-c plan_cache_mode=force_generic_plan' });
   const S = 'baseline';
   // Named statements: each connection parses and plans them once, as prepared statements on SQLite.
   // The hold and the sale lock their seats in id order first, so that two transactions over
