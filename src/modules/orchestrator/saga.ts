@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Knex } from '@mikro-orm/knex';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../kernel/errors.js';
 import type { Faults } from '../../kernel/faults.js';
@@ -100,9 +99,9 @@ const MAX_BATCH = 100;
 /**
  * Group commit for the saga log. Every saga writes its row before each step, and a sale runs
  * dozens of sagas at once: the writes that arrive while one flush is under way (or in the same
- * turn of the event loop) are committed together, in one transaction on SQLite and in one
- * statement on PostgreSQL, and each write's promise settles only once its row is committed. A
- * step is therefore still recorded before the next one runs, at a fraction of a commit each.
+ * turn of the event loop) are written together, one statement for the new sagas and one for the
+ * steps, and each write's promise settles only once its row is committed. A step is therefore
+ * still recorded before the next one runs, at a fraction of a commit each.
  */
 function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
   const sagas = db.table('sagas');
@@ -123,7 +122,7 @@ function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
     : '(?, ?, ?, ?, ?, ?, ?, ?)';
   const rows = (row: string, n: number) => Array.from({ length: n }, () => row).join(', ');
 
-  async function insertAll(batch: NewSaga[], lease: unknown, now: unknown, trx?: Knex.Transaction) {
+  async function insertAll(batch: NewSaga[], lease: unknown, now: unknown) {
     const values = batch.flatMap((w) => [
       w.id,
       w.kind,
@@ -141,12 +140,11 @@ function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
       `insert into ${sagas} (id, kind, order_id, user_id, step, status, data, holder, lease_until, request_key, created_at, updated_at)
        values ${rows(insertRow, batch.length)} on conflict do nothing returning id`,
       values,
-      trx,
     );
     return new Set(inserted.map((r) => r.id));
   }
 
-  async function updateAll(batch: StepWrite[], lease: unknown, now: unknown, trx?: Knex.Transaction) {
+  async function updateAll(batch: StepWrite[], lease: unknown, now: unknown) {
     const values = batch.flatMap((w) => [w.id, w.holder, w.step, w.status, w.data, w.response, lease, now]);
     const updated = await db.all<{ id: string }>(
       `with v (id, holder, step, status, data, response, lease, now) as (values ${rows(updateRow, batch.length)})
@@ -155,7 +153,6 @@ function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
        from v where ${sagas}.id = v.id and ${sagas}.holder = v.holder and ${sagas}.status = 'RUNNING'
        returning ${sagas}.id`,
       values,
-      trx,
     );
     return new Set(updated.map((r) => r.id));
   }
@@ -168,42 +165,24 @@ function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
     const lease = db.time(clock.now() + leaseMs);
     const now = db.time(clock.now());
     try {
-      // SQLite runs both statements in one transaction: one commit for the whole batch.
-      const [inserted, updated] = pg
-        ? await Promise.all([
-            ins.length
-              ? insertAll(
-                  ins.map((p) => p.write),
-                  lease,
-                  now,
-                )
-              : new Set<string>(),
-            ups.length
-              ? updateAll(
-                  ups.map((p) => p.write),
-                  lease,
-                  now,
-                )
-              : new Set<string>(),
-          ])
-        : await db.tx(async (trx) => [
-            ins.length
-              ? await insertAll(
-                  ins.map((p) => p.write),
-                  lease,
-                  now,
-                  trx,
-                )
-              : new Set<string>(),
-            ups.length
-              ? await updateAll(
-                  ups.map((p) => p.write),
-                  lease,
-                  now,
-                  trx,
-                )
-              : new Set<string>(),
-          ]);
+      // Both at once: two round trips side by side on PostgreSQL, one group commit on SQLite.
+      const none = Promise.resolve(new Set<string>());
+      const [inserted, updated] = await Promise.all([
+        ins.length
+          ? insertAll(
+              ins.map((p) => p.write),
+              lease,
+              now,
+            )
+          : none,
+        ups.length
+          ? updateAll(
+              ups.map((p) => p.write),
+              lease,
+              now,
+            )
+          : none,
+      ]);
       for (const p of ins) p.done(inserted.has(p.write.id));
       for (const p of ups) p.done(updated.has(p.write.id));
     } catch (err) {
