@@ -142,7 +142,11 @@ export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Tra
     try {
       runOn(b.c, 'commit', []);
     } catch (err) {
-      if (b.c.open && b.c.inTransaction) runOn(b.c, 'rollback', []);
+      try {
+        if (b.c.open && b.c.inTransaction) runOn(b.c, 'rollback', []);
+      } catch {
+        // The connection is gone; so is its transaction.
+      }
       return end(b, err);
     }
     return end(b);
