@@ -11,6 +11,7 @@ import { seedEvents } from './event.seed.js';
 import { eventSettings } from './event.settings.js';
 import { createSeats } from './seats.js';
 
+export { SCAN_RESULTS, type ScanResult } from './event.entities.js';
 export type { EventDto, EventPort, OrderHoldDto, OrderSeatDto, ScanVerdict, SeatDto } from './event.port.js';
 export { eventPortDefinition } from './event.port.js';
 

@@ -3,15 +3,16 @@ import { defineModule } from '../../kernel/module.js';
 import { orchestratorEntities } from './orchestrator.entities.js';
 import { orchestratorErrors } from './orchestrator.errors.js';
 import { orchestratorMigrations } from './orchestrator.migrations.js';
-import { purchaseRoutes, ticketRoutes } from './orchestrator.routes.js';
+import { purchaseRoutes, ticketRoutes, verifyRoutes } from './orchestrator.routes.js';
 import { orchestratorSettings } from './orchestrator.settings.js';
 import { createPurchase } from './purchase.js';
 import { createSagaLog } from './saga.js';
 import { createTickets } from './tickets.js';
+import { createVerification } from './verification.js';
 
 /**
- * The public flows that cross modules: purchase (reserve, pay, OTP) and tickets with their QR
- * codes. It owns no business table, only its saga log, and reaches the others through ports.
+ * The public flows that cross modules: purchase (reserve, pay, OTP), tickets with their QR codes,
+ * and verification at the door. It owns no business table, only its saga log, and reaches the others through ports.
  */
 export const orchestratorModule = defineModule({
   name: 'orchestrator',
@@ -26,13 +27,14 @@ export const orchestratorModule = defineModule({
     const sagas = createSagaLog(db, clock, faults, log, 3 * config.internalTimeoutMs + 2000);
     const purchase = createPurchase(ports, sagas, db, config, clock);
     const tickets = createTickets(ports, config, clock);
+    const verification = createVerification(ports, config, clock);
     const recovered = new Counter({
       name: 'orchestrator_sagas_recovered_total',
       help: 'Sagas a crashed or stalled runner left, finished by recovery',
       registers: [metrics],
     });
     return {
-      routers: [purchaseRoutes(purchase, config), ticketRoutes(tickets)],
+      routers: [purchaseRoutes(purchase, config), ticketRoutes(tickets), verifyRoutes(verification)],
       jobs: [
         {
           name: 'saga-recovery',

@@ -2,6 +2,7 @@
 export const orchestratorErrors = {
   ORDER_ALREADY_CONFIRMED: 409,
   OTP_REQUIRED: 428,
+  QR_INVALID: 400,
 } as const;
 
 declare module '../../kernel/errors.js' {

@@ -6,6 +6,7 @@ import { createApiRouter } from '../../kernel/routing.js';
 import * as s from './orchestrator.schemas.js';
 import type { Purchase } from './purchase.js';
 import type { Tickets } from './tickets.js';
+import type { Verification } from './verification.js';
 
 /** Reserve, pay and the purchase OTP. */
 export function purchaseRoutes(purchase: Purchase, config: Config) {
@@ -138,6 +139,33 @@ export function ticketRoutes(tickets: Tickets) {
       ctx.body = await tickets.image(qr.qr_payload, query.format);
       return undefined;
     },
+  );
+
+  return api;
+}
+
+/** Verification at the door, for staff. */
+export function verifyRoutes(verification: Verification) {
+  const api = createApiRouter('orchestrator', 'Verification');
+
+  api.route(
+    'post',
+    '/api/verify',
+    {
+      summary: 'Scan a ticket at the door: the verdict, and the seat checked in on SUCCESS',
+      description:
+        'The first rule that applies decides: a QR older than QR_TTL_SECONDS is EXPIRED; then NOT_FOUND, ' +
+        'DUPLICATE (already checked in), UNPAID (not sold), NOT_OWNER (the code was made by someone who no ' +
+        'longer owns the seat), WRONG_HALL (the message names the right hall), else SUCCESS. Every verdict is ' +
+        'a 200 and is logged with the staff member; only a payload that does not decrypt is 400 QR_INVALID. ' +
+        'Two gates scanning one ticket at once get one SUCCESS and one DUPLICATE.',
+      access: ['staff', 'admin'],
+      status: 200,
+      body: s.verifyBody,
+      response: s.verifyView,
+      errors: ['QR_INVALID', 'SERVICE_UNAVAILABLE'],
+    },
+    ({ principal, body }) => verification.verify(principal, body),
   );
 
   return api;

@@ -1,5 +1,6 @@
 import Joi from 'joi';
 import { uuid } from '../../kernel/schemas.js';
+import { SCAN_RESULTS } from '../event/index.js';
 
 const creditsNumber = Joi.number().description('credits, exact to the cent');
 const isoTime = Joi.string().isoDate();
@@ -97,4 +98,19 @@ export const qrView = Joi.object({
   generated_at: isoTime,
   expires_at: isoTime,
   ttl_seconds: Joi.number().integer(),
+});
+
+export const verifyBody = Joi.object({
+  qr_payload: Joi.string().max(4096).required().description('The QR code as scanned: base64 of AES-256-GCM'),
+  hall_id: Joi.string().min(1).max(50).required().description('The hall this gate is at'),
+}).example({ qr_payload: 'q3Jm0Q1mHc7a8j5kR0x2bL0d3Yw1T7s9vP4uQ6eZ', hall_id: 'HALL-A' });
+
+export const verifyView = Joi.object({
+  result: Joi.string().valid(...SCAN_RESULTS),
+  seat_id: Joi.string().uuid(),
+  row_number: Joi.string(),
+  seat_number: Joi.number().integer(),
+  owner_name: Joi.string().allow(null).description("The ticket holder's name, when the QR is the owner's"),
+  scanned_at: isoTime,
+  message: Joi.string(),
 });
