@@ -7,7 +7,7 @@ import { bought, cents, checkInvariants, held } from '../helpers/purchase.js';
 import { grant, newUser, sharedAppWithAdmin, type TestUser } from '../helpers/users.js';
 
 /**
- * POST /api/verify, API.md §10: every verdict provoked for real, in the order of its rules, each
+ * POST /api/verify: every verdict provoked for real, in the order of its rules, each
  * scan logged with the staff member; four gates at once check a ticket in once. QR codes come from
  * the endpoint, or are sealed here with the app's key where the endpoint would refuse to make one
  * (a held seat, an unknown seat, a stale or someone else's code).
