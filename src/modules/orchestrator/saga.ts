@@ -103,7 +103,7 @@ const MAX_BATCH = 100;
  * steps, and each write's promise settles only once its row is committed. A step is therefore
  * still recorded before the next one runs, at a fraction of a commit each.
  */
-function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
+function createSagaWriter(db: Database, clock: Clock, leaseEnd: () => unknown) {
   const sagas = db.table('sagas');
   const pg = db.dialect === 'postgresql';
   interface Pending<W> {
@@ -162,7 +162,7 @@ function createSagaWriter(db: Database, clock: Clock, leaseMs: number) {
     flushing = true;
     const ins = inserts.splice(0, MAX_BATCH);
     const ups = updates.splice(0, MAX_BATCH);
-    const lease = db.time(clock.now() + leaseMs);
+    const lease = leaseEnd();
     const now = db.time(clock.now());
     try {
       // Both at once: two round trips side by side on PostgreSQL, one group commit on SQLite.
@@ -227,7 +227,7 @@ export function createSagaLog(db: Database, clock: Clock, faults: Faults, log: L
   const sagas = db.table('sagas');
   const flows = new Map<SagaKind, SagaFlow<any, any>>();
   const leaseEnd = () => db.time(clock.now() + leaseMs);
-  const writer = createSagaWriter(db, clock, leaseMs);
+  const writer = createSagaWriter(db, clock, leaseEnd);
 
   const toRun = <D>(row: SagaRow): SagaRun<D> => ({
     id: row.id,

@@ -76,8 +76,9 @@ export function createOrders(db: Database, clock: Clock) {
   const READ = `select o.id, o.user_id, o.event_id, o.status, o.total, o.expires_at, o.confirmed_at, o.created_at,
       o.updated_at, s.seat_id, s.price
     from ${t.orders} o left join ${t.seats} s on s.order_id = o.id where o.id = ? order by s.position`;
-  const CONFIRM = `update ${t.orders} set status = 'CONFIRMED', confirmed_at = :now, updated_at = :now
-    where id = :orderId and status in ('PENDING', 'EXPIRED', 'FAILED') returning id`;
+  const CONFIRM_ORDER = `update ${t.orders} set status = 'CONFIRMED', confirmed_at = :now, updated_at = :now
+    where id = :orderId and status in ('PENDING', 'EXPIRED', 'FAILED')`;
+  const CONFIRM = `${CONFIRM_ORDER} returning id`;
   const END = `update ${t.orders} set status = :status, updated_at = :now
     where id = :orderId and status = 'PENDING' returning id`;
   const SWEEP = `update ${t.orders} set status = 'EXPIRED', updated_at = ?
@@ -113,7 +114,7 @@ export function createOrders(db: Database, clock: Clock) {
    * PostgreSQL: the confirm and the read of the order it answers in one statement. The rows come
    * from the UPDATE's RETURNING (a WITH's main query would see the order as it was before).
    */
-  const CONFIRM_AND_READ = `with o as (${CONFIRM.replace(/returning id$/, 'returning *')})
+  const CONFIRM_AND_READ = `with o as (${CONFIRM_ORDER} returning *)
     select o.id, o.user_id, o.event_id, o.status, o.total, o.expires_at, o.confirmed_at, o.created_at,
       o.updated_at, s.seat_id, s.price
     from o left join ${t.seats} s on s.order_id = o.id order by s.position`;
