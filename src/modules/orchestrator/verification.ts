@@ -59,12 +59,15 @@ export function createVerification({ user, event }: Ports, config: Config, clock
         expired
           ? event.logScan({ ...scan, result: 'EXPIRED' })
           : event.checkIn({ ...scan, expectedOwnerId: qr.user_id }),
+        // Only for the name on the staff's screen: a user module that cannot answer costs the name, not the scan.
         expired ? undefined : user.getUser({ userId: qr.user_id }).catch(() => undefined),
       ]);
       const ownersCode = holder !== undefined && verdict.ownerUserId === qr.user_id;
+      // The seat exists (it has an event): only then does the answer name it.
+      const known = verdict.eventId !== null;
       return {
         result: verdict.result,
-        ...(verdict.eventId !== null ? { seat_id: verdict.seatId } : {}),
+        ...(known ? { seat_id: verdict.seatId } : {}),
         ...(verdict.rowNumber !== null ? { row_number: verdict.rowNumber } : {}),
         ...(verdict.seatNumber !== null ? { seat_number: verdict.seatNumber } : {}),
         ...(ownersCode ? { owner_name: holder.fullName } : {}),
