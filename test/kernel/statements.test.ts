@@ -77,6 +77,12 @@ for (const kind of DATABASES) {
     t.deepEqual(await tagged(tag), [`${tag}:outside`]);
   });
 
+  if (kind === 'postgres') {
+    test("[postgres] the kernel's connections plan prepared statements once (ADR 5)", async (t) => {
+      t.deepEqual(await db().all('show plan_cache_mode'), [{ plan_cache_mode: 'force_generic_plan' }]);
+    });
+  }
+
   if (kind === 'sqlite') {
     test('[sqlite] a write answers only after its commit: another connection sees it by then, and not before', async (t) => {
       const file = join(app.env.DATA_DIR, 'event.sqlite');

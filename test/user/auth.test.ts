@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { SESSION_VIEW_MS } from '../../src/modules/user/accounts.js';
 import { DATABASES, sharedApp, startApp } from '../helpers/app.js';
 import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
 import { claimsOf, expired, sign, unsigned } from '../helpers/tokens.js';
@@ -170,6 +171,20 @@ for (const kind of DATABASES) {
     isError(t, await refresh(u.refreshToken), 401, 'UNAUTHORIZED');
     isError(t, await app.request('POST', '/api/auth/logout', { token: u.token }), 401, 'UNAUTHORIZED');
   });
+
+  test(
+    name('a session revoked elsewhere (another instance of the user module) stops working within a second'),
+    async (t) => {
+      const u = await newUser(app);
+      t.is((await me(u.token)).status, 200, 'the check is now remembered in this process');
+      // As another instance's logout would: the row changes, this process is not told.
+      const db = app.kernel.databases.get('user')!;
+      const { sid } = claimsOf(u.token) as { sid: string };
+      await db.all(`update ${db.table('sessions')} set revoked_at = ? where id = ?`, [db.time(Date.now()), sid]);
+      await new Promise((r) => setTimeout(r, SESSION_VIEW_MS + 100));
+      isError(t, await me(u.token), 401, 'UNAUTHORIZED');
+    },
+  );
 
   test(name('logout with {refresh_token} also ends the session that token belongs to'), async (t) => {
     const u = await newUser(app);
