@@ -17,12 +17,12 @@
  * more simply than the module does (no repeated-reserve answer, no retry): the bench's holds are
  * of free seats.
  */
-import type { IncomingMessage } from 'node:http';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import Koa from 'koa';
 import pg from 'pg';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../src/kernel/checkpoint.js';
+import { answerError, inTransaction, listen, Refusal, readBody } from './lib/bare.js';
 
 type Status = 'AVAILABLE' | 'HELD' | 'SOLD' | 'CHECKED_IN';
 interface HeldRow {
@@ -144,22 +144,12 @@ function postgres(): Sql {
     time: (ms) => new Date(ms),
     ids: (ids) => ids,
     // holdOrder's transaction: the user's lock, the seats' locks in id order (several seats only), then the UPDATE.
-    async hold(binds) {
-      const c = await pool.connect();
-      try {
-        await c.query('begin');
+    hold: (binds) =>
+      inTransaction(pool, async (c) => {
         await c.query(lockUser(binds));
         if ((binds.ids as unknown[]).length > 1) await c.query(lockSeats(binds));
-        const { rows } = await c.query<HeldRow>(hold(binds));
-        await c.query('commit');
-        return rows;
-      } catch (err) {
-        await c.query('rollback').catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
-      }
-    },
+        return (await c.query<HeldRow>(hold(binds))).rows;
+      }),
     why: async (binds) => (await pool.query<WhyRow>(why(binds))).rows,
     heldByUser: async (binds) => Number((await pool.query<{ n: string }>(heldByUser(binds))).rows[0].n),
     close: () => pool.end(),
@@ -170,16 +160,6 @@ const sql = pgUrl ? postgres() : sqlite();
 
 const toMs = (v: unknown) =>
   v instanceof Date ? v.getTime() : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : Number(v ?? 0);
-
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** The refusal that applies first (seats.ts `whyNot` and PRECEDENCE), then the hold limit. */
 async function refusal(binds: Binds, seatIds: string[], now: number, holdLimit: number): Promise<Refusal> {
@@ -201,15 +181,6 @@ async function refusal(binds: Binds, seatIds: string[], now: number, holdLimit: 
     return new Refusal(409, 'HOLD_LIMIT_REACHED', 'Too many seats held.');
   }
   return new Refusal(409, 'SEAT_UNAVAILABLE', 'Refused.');
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 const isText = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= 64;
@@ -287,23 +258,11 @@ app.use(async (ctx) => {
       },
     };
   } catch (err) {
-    if (!(err instanceof Refusal)) {
-      console.error(err);
-      ctx.status = 500;
-      ctx.body = { success: false, error_code: 'INTERNAL_ERROR', message: 'Internal error.' };
-      return;
-    }
-    ctx.status = err.status;
-    ctx.body = { success: false, error_code: err.code, message: err.message };
+    answerError(ctx, err);
   }
 });
 
-const server = app.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  console.log(
-    `baseline (${pgUrl ? 'postgresql' : 'sqlite'}) listening on ${typeof address === 'object' ? address?.port : address}`,
-  );
-});
+const server = listen(app, port, `baseline (${pgUrl ? 'postgresql' : 'sqlite'})`);
 server.keepAliveTimeout = 5_000;
 
 const stop = () => {

@@ -27,6 +27,7 @@ import Koa from 'koa';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { BACKSTOP_AUTOCHECKPOINT_PAGES, startCheckpointer } from '../src/kernel/checkpoint.js';
+import { answerError, inTransaction, listen, Refusal, readBody } from './lib/bare.js';
 
 const HOLD_TTL_MS = 300_000;
 const MAX_SEATS = 10;
@@ -44,16 +45,6 @@ interface Sale {
   reserve(seatIds: string[], userId: string, now: number): Promise<Held>;
   pay(orderId: string, now: number): Promise<Paid>;
   close(): Promise<void>;
-}
-
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const notHeld = () => new Refusal(409, 'SEAT_UNAVAILABLE', 'A seat of the request is not available.');
@@ -237,20 +228,7 @@ function postgres(url: string): Sale {
   };
 
   /** One transaction on one pooled connection; a refusal rolls it back. */
-  async function tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await pool.connect();
-    try {
-      await c.query('begin');
-      const out = await fn(c);
-      await c.query('commit');
-      return out;
-    } catch (err) {
-      await c.query('rollback').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  }
+  const tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => inTransaction(pool, fn);
 
   return {
     async setup(seats, buyers, balance) {
@@ -335,15 +313,6 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isId = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
 const credits = (cents: number) => cents / 100;
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   try {
     const parsed = JSON.parse(await readBody(req));
@@ -403,23 +372,11 @@ app.use(async (ctx) => {
   try {
     ctx.body = { success: true, data: await route(await body(ctx.req)) };
   } catch (err) {
-    if (!(err instanceof Refusal)) {
-      console.error(err);
-      ctx.status = 500;
-      ctx.body = { success: false, error_code: 'INTERNAL_ERROR', message: 'Internal error.' };
-      return;
-    }
-    ctx.status = err.status;
-    ctx.body = { success: false, error_code: err.code, message: err.message };
+    answerError(ctx, err);
   }
 });
 
-const server = app.listen(port, '127.0.0.1', () => {
-  const address = server.address();
-  console.log(
-    `sale baseline (${pgUrl ? 'postgresql' : 'sqlite'}) listening on ${typeof address === 'object' ? address?.port : address}`,
-  );
-});
+const server = listen(app, port, `sale baseline (${pgUrl ? 'postgresql' : 'sqlite'})`);
 server.keepAliveTimeout = 5_000;
 
 const stop = () => {
