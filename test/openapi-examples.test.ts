@@ -47,15 +47,21 @@ const NAMES_A_RECORD: Record<string, string> = {
   'POST /api/reserve': 'SEAT_NOT_FOUND',
   'POST /api/pay': 'ORDER_NOT_FOUND',
   'POST /api/verify-otp': 'ORDER_NOT_FOUND',
+  'POST /api/transfer/confirm': 'TRANSFER_NOT_FOUND',
+  'POST /api/transfer/dispute': 'TRANSFER_NOT_FOUND',
+  'POST /api/transfer/reverse': 'TRANSFER_NOT_FOUND',
+  'POST /api/transfer/resolve': 'TRANSFER_NOT_FOUND',
 };
 
 /**
  * Examples that no installation can accept as they are: a QR code is sealed with the
- * installation's own key and lives QR_TTL_SECONDS. Their example must still pass the schema: the
- * answer is the route's own refusal, not VALIDATION_ERROR.
+ * installation's own key and lives QR_TTL_SECONDS; a transfer names its two parties, and the
+ * caller is neither. Their example must still pass the schema: the answer is the route's own
+ * refusal, not VALIDATION_ERROR.
  */
-const NEVER_LIVE: Record<string, string> = {
-  'POST /api/verify': 'QR_INVALID',
+const NEVER_LIVE: Record<string, { status: number; error_code: string }> = {
+  'POST /api/verify': { status: 400, error_code: 'QR_INVALID' },
+  'POST /api/transfer/initiate': { status: 403, error_code: 'FORBIDDEN' },
 };
 
 /** Sends a body as Swagger UI would, as the role the route needs (a 403 documented means admin). */
@@ -106,7 +112,7 @@ for (const kind of DATABASES) {
       const detail = `${e.route}: ${res.status} ${JSON.stringify(res.body)}`;
       const refusal = NEVER_LIVE[e.route];
       if (refusal) {
-        t.like(res, { status: 400, body: { error_code: refusal } }, detail);
+        t.like(res, { status: refusal.status, body: { error_code: refusal.error_code } }, detail);
         continue;
       }
       t.not(res.status, 400, detail);

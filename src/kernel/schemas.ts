@@ -32,14 +32,14 @@ export const uuid = () =>
 const WHOLE_CENTS = /^-?\d+(\.\d{1,2})?$/;
 
 /**
- * A positive amount of credits, at most `max`, as a JSON number with at most two decimals. The
- * validated value is integer cents (at least 1), so that no code after the edge ever sees
- * floating-point money.
+ * A positive amount of credits (or zero, with `zero`), at most `max`, as a JSON number with at
+ * most two decimals. The validated value is integer cents, so that no code after the edge ever
+ * sees floating-point money.
  */
-export const money = ({ max }: { max: number }) =>
+export const money = ({ max, zero = false }: { max: number; zero?: boolean }) =>
   Joi.number()
     .strict()
-    .greater(0)
+    [zero ? 'min' : 'greater'](0)
     .max(max)
     .custom(
       (value: number, helpers) =>
@@ -52,7 +52,7 @@ export const money = ({ max }: { max: number }) =>
     )
     .messages({ 'number.cents': '{{#label}} must be a whole number of cents (at most two decimals)' })
     .meta({
-      swagger: { type: 'number', minimum: 0, exclusiveMinimum: true, maximum: max, multipleOf: 0.01 },
+      swagger: { type: 'number', minimum: 0, exclusiveMinimum: !zero, maximum: max, multipleOf: 0.01 },
       swaggerOverride: true,
     });
 

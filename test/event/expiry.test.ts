@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
+import { createIdempotency } from '../../src/kernel/idempotency.js';
 import { createSeats } from '../../src/modules/event/seats.js';
 import { DATABASES, sharedApp, type TestApp } from '../helpers/app.js';
 import { rejects, until } from '../helpers/assert.js';
@@ -70,7 +71,11 @@ for (const kind of DATABASES) {
     const liveHolds = await Promise.all(live.map((s) => hold(quiet, s, 300)));
     quietClock.advance(30_000);
     // Four sweepers, as four processes would run them, each its own instance on the database.
-    const swept = await Promise.all(Array.from({ length: 4 }, () => createSeats(db, quiet.kernel.clock).sweep()));
+    const swept = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        createSeats(db, quiet.kernel.clock, createIdempotency(db, quiet.kernel.clock)).sweep(),
+      ),
+    );
     t.is(
       swept.reduce((a, b) => a + b, 0),
       20,
@@ -80,7 +85,11 @@ for (const kind of DATABASES) {
     for (const h of liveHolds) {
       t.like(await seatRow(quiet, h.seatId), { status: 'HELD', held_by_user_id: h.userId, hold_order_id: h.orderId });
     }
-    t.is(await createSeats(db, quiet.kernel.clock).sweep(), 0, 'a second sweep finds nothing');
+    t.is(
+      await createSeats(db, quiet.kernel.clock, createIdempotency(db, quiet.kernel.clock)).sweep(),
+      0,
+      'a second sweep finds nothing',
+    );
   });
 
   test(`[${kind}] the sweeper turns expired holds back to AVAILABLE, keeps live ones, and is idempotent`, async (t) => {

@@ -495,23 +495,27 @@ for (const kind of DATABASES) {
       },
     );
 
-    test(name('setOwner moves a sold seat from its expected owner; repeats are safe'), async (t) => {
+    test(name('setOwner moves a sold seat from its expected owner once per key'), async (t) => {
       const port = make(app);
       const e = await small();
       const [a1, a2, a3, b1] = e.seats.map((s) => s.seat_id);
       const { userId: seller, seat } = await sellSeat(port, a1);
       const buyer = randomUUID();
-      const moved = await port.setOwner({ seatId: a1, expectedOwnerId: seller, newOwnerId: buyer });
+      const sale = `transfer:${randomUUID()}`;
+      const there = { seatId: a1, expectedOwnerId: seller, newOwnerId: buyer, key: `${sale}:owner` };
+      const moved = await port.setOwner(there);
       t.deepEqual(moved, { ...seat, ownerUserId: buyer });
-      t.deepEqual(await port.setOwner({ seatId: a1, expectedOwnerId: seller, newOwnerId: buyer }), moved);
+      t.deepEqual(await port.setOwner(there), moved, 'a repeat of the key answers the first move');
+      // Another key asking for what is already so is answered as it is.
+      t.like(await port.setOwner({ ...there, key: `${sale}:again` }), { ownerUserId: buyer });
       await rejects(
         t,
-        port.setOwner({ seatId: a1, expectedOwnerId: seller, newOwnerId: randomUUID() }),
+        port.setOwner({ seatId: a1, expectedOwnerId: seller, newOwnerId: randomUUID(), key: randomUUID() }),
         'NOT_SEAT_OWNER',
       );
       await rejects(
         t,
-        port.setOwner({ seatId: a1, expectedOwnerId: randomUUID(), newOwnerId: randomUUID() }),
+        port.setOwner({ seatId: a1, expectedOwnerId: randomUUID(), newOwnerId: randomUUID(), key: randomUUID() }),
         'NOT_SEAT_OWNER',
       );
       t.deepEqual(
@@ -519,22 +523,30 @@ for (const kind of DATABASES) {
         [a1],
       );
       t.deepEqual(await port.listSeatsOwnedBy({ userId: seller }), []);
-      // And back: a reversal is the same call the other way round.
-      t.like(await port.setOwner({ seatId: a1, expectedOwnerId: buyer, newOwnerId: seller }), { ownerUserId: seller });
+      // And back: a reversal is the same call the other way round, under its own key.
+      const back = { seatId: a1, expectedOwnerId: buyer, newOwnerId: seller, key: `${sale}:back` };
+      t.like(await port.setOwner(back), { ownerUserId: seller });
+      // A late retry of the first move (its answer was lost, say) changes nothing now.
+      t.deepEqual(await port.setOwner(there), moved, 'the late retry answers the first move');
+      t.like(await seatRow(app, a1), { owner_user_id: seller });
+      t.deepEqual(
+        (await port.listSeatsOwnedBy({ userId: seller })).map((s) => s.seatId),
+        [a1],
+      );
 
-      const anyone = { expectedOwnerId: randomUUID(), newOwnerId: randomUUID() };
+      const anyone = { expectedOwnerId: randomUUID(), newOwnerId: randomUUID(), key: randomUUID() };
       await rejects(t, port.setOwner({ seatId: a2, ...anyone }), 'SEAT_UNAVAILABLE');
       const h = await holdOne(port, a3);
       await rejects(
         t,
-        port.setOwner({ seatId: a3, expectedOwnerId: h.userId, newOwnerId: randomUUID() }),
+        port.setOwner({ seatId: a3, expectedOwnerId: h.userId, newOwnerId: randomUUID(), key: randomUUID() }),
         'SEAT_UNAVAILABLE',
       );
       const used = await sellSeat(port, b1);
       await port.checkIn({ seatId: b1, expectedOwnerId: used.userId, staffId: randomUUID(), presentedHall: 'HALL-A' });
       await rejects(
         t,
-        port.setOwner({ seatId: b1, expectedOwnerId: used.userId, newOwnerId: randomUUID() }),
+        port.setOwner({ seatId: b1, expectedOwnerId: used.userId, newOwnerId: randomUUID(), key: randomUUID() }),
         'SEAT_UNAVAILABLE',
       );
       t.like(await seatRow(app, b1), { status: 'CHECKED_IN', owner_user_id: used.userId });

@@ -134,7 +134,7 @@ for (const kind of DATABASES) {
             }),
         ],
         ['release id', () => port.releaseOrder({ orderId: "' OR 1=1 --" })],
-        ['owner id', () => port.setOwner({ seatId, expectedOwnerId: 'x', newOwnerId: randomUUID() })],
+        ['owner id', () => port.setOwner({ seatId, expectedOwnerId: 'x', newOwnerId: randomUUID(), key: 'k' })],
         [
           'empty hall',
           () => port.checkIn({ seatId, expectedOwnerId: ok.userId, staffId: ok.userId, presentedHall: '' }),

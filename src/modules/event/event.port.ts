@@ -105,8 +105,13 @@ export interface EventPort {
     userId: string;
     seats: { seatId: string; pricePaid: number }[];
   }): Promise<SeatDto[]>;
-  /** SEAT_NOT_FOUND, SEAT_UNAVAILABLE (not SOLD), NOT_SEAT_OWNER (someone else owns it). */
-  setOwner(args: { seatId: string; expectedOwnerId: string; newOwnerId: string }): Promise<SeatDto>;
+  /**
+   * Moves a SOLD seat from its expected owner to a new one, once per `key`: a repeat of the key
+   * answers the first move and changes nothing, even after the seat has moved on or back. A
+   * seat already owned by `newOwnerId` is answered as it is. SEAT_NOT_FOUND, SEAT_UNAVAILABLE
+   * (not SOLD), NOT_SEAT_OWNER (someone else owns it).
+   */
+  setOwner(args: { seatId: string; expectedOwnerId: string; newOwnerId: string; key: string }): Promise<SeatDto>;
   /** The door verdict for a seat the QR names, logged; SUCCESS checks the seat in. */
   checkIn(args: {
     seatId: string;
@@ -151,7 +156,12 @@ export const eventPortDefinition: PortDefinition = {
         .unique('seatId')
         .required(),
     }),
-    setOwner: Joi.object({ seatId: id, expectedOwnerId: id, newOwnerId: id }),
+    setOwner: Joi.object({
+      seatId: id,
+      expectedOwnerId: id,
+      newOwnerId: id,
+      key: Joi.string().min(1).max(160).required(),
+    }),
     checkIn: Joi.object({ seatId: id, expectedOwnerId: id, staffId: id, presentedHall: hall }),
     logScan: Joi.object({
       seatId: id,

@@ -30,8 +30,8 @@ export const eventModule = defineModule({
   port: eventPortDefinition,
   errors: eventErrors,
   settings: eventSettings,
-  start({ config, db, log, metrics, clock }) {
-    const seats = createSeats(db, clock);
+  start({ config, db, log, metrics, clock, idempotency }) {
+    const seats = createSeats(db, clock, idempotency);
     const catalog = createCatalog(db, seats, clock);
     const holds = new Counter({
       name: 'event_holds_taken_total',

@@ -2,6 +2,7 @@ import type { Knex } from '@mikro-orm/knex';
 import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../kernel/errors.js';
+import type { Idempotency } from '../../kernel/idempotency.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
 import type { ScanResult, SeatStatus } from './event.entities.js';
@@ -104,7 +105,7 @@ function orderHold(
  * of them or none (on PostgreSQL inside a transaction that locks them first). A hold past
  * `held_until` counts as available for every read and every new hold, at once.
  */
-export function createSeats(db: Database, clock: Clock) {
+export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
   const seats = db.table('seats');
   const events = db.table('events');
   const scans = db.table('scan_logs');
@@ -371,19 +372,23 @@ export function createSeats(db: Database, clock: Clock) {
         throw new AppError('SEAT_NOT_HELD', 'A seat of this order is no longer held for it.');
       }),
 
-    async setOwner({ seatId, expectedOwnerId, newOwnerId }: Args<'setOwner'>): Promise<SeatDto> {
-      const [row] = await db.all<SeatRow>(SET_OWNER, {
-        newOwnerId,
-        now: db.time(clock.now()),
-        seatId,
-        expectedOwnerId,
-      });
-      if (row) return toDto(row);
-      const seat = await one(seatId);
-      if (!seat) throw new AppError('SEAT_NOT_FOUND', 'No such seat.');
-      if (seat.status !== 'SOLD') throw new AppError('SEAT_UNAVAILABLE', 'Only a sold, unused ticket changes hands.');
-      throw new AppError('NOT_SEAT_OWNER', 'The seat belongs to someone else.');
-    },
+    /**
+     * Applied once per key, whatever is retried: a late repeat of seller → buyer arriving after a
+     * reversal buyer → seller answers the first move and changes nothing.
+     */
+    setOwner: ({ seatId, expectedOwnerId, newOwnerId, key }: Args<'setOwner'>): Promise<SeatDto> =>
+      once(key, 'SET_OWNER', async (trx) => {
+        const [row] = await db.all<SeatRow>(
+          SET_OWNER,
+          { newOwnerId, now: db.time(clock.now()), seatId, expectedOwnerId },
+          trx,
+        );
+        if (row) return toDto(row);
+        const [seat] = await db.all<SeatRow>(`select ${SEAT_COLUMNS} from ${seats} where id = ?`, [seatId], trx);
+        if (!seat) throw new AppError('SEAT_NOT_FOUND', 'No such seat.');
+        if (seat.status !== 'SOLD') throw new AppError('SEAT_UNAVAILABLE', 'Only a sold, unused ticket changes hands.');
+        throw new AppError('NOT_SEAT_OWNER', 'The seat belongs to someone else.');
+      }),
 
     /** The check-in and its scan-log row commit together: no seat is checked in unlogged. */
     checkIn: ({ seatId, expectedOwnerId, staffId, presentedHall }: Args<'checkIn'>): Promise<ScanVerdict> =>

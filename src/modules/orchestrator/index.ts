@@ -3,16 +3,17 @@ import { defineModule } from '../../kernel/module.js';
 import { orchestratorEntities } from './orchestrator.entities.js';
 import { orchestratorErrors } from './orchestrator.errors.js';
 import { orchestratorMigrations } from './orchestrator.migrations.js';
-import { purchaseRoutes, ticketRoutes, verifyRoutes } from './orchestrator.routes.js';
+import { purchaseRoutes, ticketRoutes, transferRoutes, verifyRoutes } from './orchestrator.routes.js';
 import { orchestratorSettings } from './orchestrator.settings.js';
 import { createPurchase } from './purchase.js';
 import { createSagaLog } from './saga.js';
 import { createTickets } from './tickets.js';
+import { createTransfers } from './transfers.js';
 import { createVerification } from './verification.js';
 
 /**
  * The public flows that cross modules: purchase (reserve, pay, OTP), tickets with their QR codes,
- * and verification at the door. It owns no business table, only its saga log, and reaches the others through ports.
+ * transfers between users with their disputes, and verification at the door. It owns no business table, only its saga log, and reaches the others through ports.
  */
 export const orchestratorModule = defineModule({
   name: 'orchestrator',
@@ -24,8 +25,10 @@ export const orchestratorModule = defineModule({
   settings: orchestratorSettings,
   start({ config, db, log, ports, clock, faults, metrics }) {
     // A runner's claim on a saga outlives its slowest step: three tries of a port call at its deadline.
-    const sagas = createSagaLog(db, clock, faults, log, 3 * config.internalTimeoutMs + 2000);
+    const leaseMs = 3 * config.internalTimeoutMs + 2000;
+    const sagas = createSagaLog(db, clock, faults, log, leaseMs);
     const purchase = createPurchase(ports, sagas, db, config, clock);
+    const transfers = createTransfers(ports, sagas, db, clock, leaseMs);
     const tickets = createTickets(ports, config, clock);
     const verification = createVerification(ports, config, clock);
     const recovered = new Counter({
@@ -34,7 +37,12 @@ export const orchestratorModule = defineModule({
       registers: [metrics],
     });
     return {
-      routers: [purchaseRoutes(purchase, config), ticketRoutes(tickets), verifyRoutes(verification)],
+      routers: [
+        purchaseRoutes(purchase, transfers, config),
+        ticketRoutes(tickets),
+        transferRoutes(transfers, config),
+        verifyRoutes(verification),
+      ],
       jobs: [
         {
           name: 'saga-recovery',

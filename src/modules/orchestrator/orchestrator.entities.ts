@@ -1,6 +1,6 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
 
-export const SAGA_KINDS = ['reserve', 'pay', 'cancel'] as const;
+export const SAGA_KINDS = ['reserve', 'pay', 'cancel', 'initiate', 'confirm', 'dispute'] as const;
 export type SagaKind = (typeof SAGA_KINDS)[number];
 export const SAGA_STATUSES = ['RUNNING', 'DONE', 'FAILED', 'COMPENSATED'] as const;
 export type SagaStatus = (typeof SAGA_STATUSES)[number];
@@ -29,6 +29,7 @@ export const Saga = defineEntity({
   properties: {
     id: p.uuid().primary(),
     kind: p.enum(SAGA_KINDS as unknown as string[]),
+    /** The order the saga works on, or the transfer (initiate, confirm, dispute). */
     orderId: p.uuid(),
     userId: p.uuid(),
     step: p.string().length(20),
@@ -59,4 +60,16 @@ export const PurchaseApproval = defineEntity({
 });
 export type PurchaseApproval = InferEntity<typeof PurchaseApproval>;
 
-export const orchestratorEntities = [Saga, PurchaseApproval];
+/** A party of a transfer who verified their own code (POST /api/verify-otp): confirm may leave it out. */
+export const TransferApproval = defineEntity({
+  name: 'TransferApproval',
+  tableName: 'transfer_approvals',
+  properties: {
+    transferId: p.uuid().primary(),
+    userId: p.uuid().primary(),
+    verifiedAt: p.datetime(),
+  },
+});
+export type TransferApproval = InferEntity<typeof TransferApproval>;
+
+export const orchestratorEntities = [Saga, PurchaseApproval, TransferApproval];

@@ -1,15 +1,15 @@
 import type { Config } from '../../kernel/config.js';
-import { AppError } from '../../kernel/errors.js';
 import { idempotencyKeyHeader } from '../../kernel/idempotency.js';
 import { rateLimit } from '../../kernel/middleware.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import * as s from './orchestrator.schemas.js';
 import type { Purchase } from './purchase.js';
 import type { Tickets } from './tickets.js';
+import type { Transfers } from './transfers.js';
 import type { Verification } from './verification.js';
 
-/** Reserve, pay and the purchase OTP. */
-export function purchaseRoutes(purchase: Purchase, config: Config) {
+/** Reserve, pay and the one-time passwords of purchases and transfers. */
+export function purchaseRoutes(purchase: Purchase, transfers: Transfers, config: Config) {
   const api = createApiRouter('orchestrator', 'Purchase');
 
   api.route(
@@ -72,8 +72,11 @@ export function purchaseRoutes(purchase: Purchase, config: Config) {
     'post',
     '/api/verify-otp',
     {
-      summary: 'Verify a one-time password for a purchase (or a transfer)',
-      description: 'Three wrong codes per order cancel it: the order ends FAILED and its seats are released.',
+      summary: 'Verify a one-time password for a purchase or a transfer',
+      description:
+        'For a purchase, `reference_id` is the order: pay then goes on. For a transfer it is the transfer, and the ' +
+        'code is the caller’s own: `/api/transfer/confirm` may then leave it out. Three wrong codes per ' +
+        '(user, reference) cancel the flow: the order ends FAILED (its seats released), or the transfer FAILED.',
       access: 'user',
       status: 200,
       body: s.verifyOtpBody,
@@ -85,14 +88,16 @@ export function purchaseRoutes(purchase: Purchase, config: Config) {
         'OTP_INVALID',
         'OTP_EXPIRED',
         'OTP_MAX_RETRIES',
+        'TRANSFER_INVALID_STATE',
         'RATE_LIMITED',
+        'SERVICE_UNAVAILABLE',
       ],
       before: [rateLimit(config, 'verify-otp')],
     },
-    ({ principal, body }) => {
-      if (body.context === 'transfer') throw new AppError('TRANSFER_NOT_FOUND', 'No such transfer.');
-      return purchase.verifyOtp(principal, body.reference_id, body.otp_code);
-    },
+    ({ principal, body }) =>
+      body.context === 'transfer'
+        ? transfers.verifyOtp(principal, body.reference_id, body.otp_code)
+        : purchase.verifyOtp(principal, body.reference_id, body.otp_code),
   );
 
   return api;
@@ -166,6 +171,131 @@ export function verifyRoutes(verification: Verification) {
       errors: ['QR_INVALID', 'SERVICE_UNAVAILABLE'],
     },
     ({ principal, body }) => verification.verify(principal, body),
+  );
+
+  return api;
+}
+
+/** Transfers of a ticket between two users, with a code on both sides, and their disputes. */
+export function transferRoutes(transfers: Transfers, config: Config) {
+  const api = createApiRouter('orchestrator', 'Transfers');
+
+  api.route(
+    'post',
+    '/api/transfer/initiate',
+    {
+      summary: 'Start a transfer of a ticket you sell or buy: both parties get a code by SMS',
+      description:
+        'The caller is the seller (the owner) or the buyer. Nothing is written unless every check passes: ' +
+        'two distinct users who exist, a seat the seller owns, still SOLD (not used), a buyer with the credits, ' +
+        'and no other transfer of the seat under way (two initiations at once: one 201, one 409 ' +
+        'TRANSFER_IN_PROGRESS). Confirm before `expires_at`, when the codes expire, or the transfer ends FAILED.',
+      access: 'user',
+      status: 201,
+      body: s.initiateBody,
+      response: s.initiateView,
+      errors: [
+        'INVALID_UUID',
+        'SELF_TRANSFER',
+        'FORBIDDEN',
+        'USER_NOT_FOUND',
+        'SEAT_NOT_FOUND',
+        'NOT_SEAT_OWNER',
+        'SEAT_UNAVAILABLE',
+        'INSUFFICIENT_CREDITS',
+        'TRANSFER_IN_PROGRESS',
+        'SERVICE_UNAVAILABLE',
+      ],
+      before: [rateLimit(config, 'transfer-initiate')],
+    },
+    ({ principal, body }) => transfers.initiate(principal, body),
+  );
+
+  api.route(
+    'post',
+    '/api/transfer/confirm',
+    {
+      summary: 'Confirm a transfer with both codes: the credits and the ticket change hands together',
+      description:
+        'Either party may call it. Both codes are checked before anything moves; a party who verified its ' +
+        'code through /api/verify-otp may leave it out. A wrong code counts against its party only; the third ' +
+        'ends the transfer FAILED (429 OTP_MAX_RETRIES). A buyer who has spent the credits meanwhile gets 402 ' +
+        'INSUFFICIENT_CREDITS and the transfer ends FAILED. Two confirms at once: it completes once, the other ' +
+        'gets 409 TRANSFER_INVALID_STATE. QR codes the seller made stop working at once.',
+      access: 'user',
+      status: 200,
+      body: s.confirmBody,
+      response: s.confirmView,
+      errors: [
+        'INVALID_UUID',
+        'FORBIDDEN',
+        'TRANSFER_NOT_FOUND',
+        'TRANSFER_INVALID_STATE',
+        'OTP_INVALID',
+        'OTP_EXPIRED',
+        'OTP_MAX_RETRIES',
+        'INSUFFICIENT_CREDITS',
+        'SEAT_UNAVAILABLE',
+        'NOT_SEAT_OWNER',
+        'SERVICE_UNAVAILABLE',
+      ],
+      before: [rateLimit(config, 'transfer-confirm')],
+    },
+    ({ principal, body }) => transfers.confirm(principal, body),
+  );
+
+  api.route(
+    'post',
+    '/api/transfer/dispute',
+    {
+      summary: 'Dispute a completed transfer, as its seller or buyer',
+      description:
+        'Up to the transferred amount of the seller’s spendable credits is frozen until an admin reverses the ' +
+        'transfer or rejects the dispute. A transfer is disputed at most once.',
+      access: 'user',
+      status: 200,
+      body: s.disputeBody,
+      response: s.disputeView,
+      errors: ['INVALID_UUID', 'FORBIDDEN', 'TRANSFER_NOT_FOUND', 'TRANSFER_INVALID_STATE', 'SERVICE_UNAVAILABLE'],
+    },
+    ({ principal, body }) => transfers.dispute(principal, body),
+  );
+
+  api.route(
+    'post',
+    '/api/transfer/reverse',
+    {
+      summary: 'Reverse a disputed transfer: the ticket back to the seller, the frozen credits to the buyer',
+      description:
+        '`credits_returned` is what the dispute froze. 409 SEAT_UNAVAILABLE, with nothing changed, when the buyer ' +
+        'no longer holds the ticket (used at the door or passed on).',
+      access: ['admin'],
+      status: 200,
+      body: s.transferIdBody,
+      response: s.reverseView,
+      errors: [
+        'INVALID_UUID',
+        'TRANSFER_NOT_FOUND',
+        'TRANSFER_INVALID_STATE',
+        'SEAT_UNAVAILABLE',
+        'SERVICE_UNAVAILABLE',
+      ],
+    },
+    ({ principal, body }) => transfers.reverse(principal, body.transfer_id),
+  );
+
+  api.route(
+    'post',
+    '/api/transfer/resolve',
+    {
+      summary: 'Reject a dispute: the transfer stands and the frozen credits are the seller’s again',
+      access: ['admin'],
+      status: 200,
+      body: s.transferIdBody,
+      response: s.resolveView,
+      errors: ['INVALID_UUID', 'TRANSFER_NOT_FOUND', 'TRANSFER_INVALID_STATE', 'SERVICE_UNAVAILABLE'],
+    },
+    ({ principal, body }) => transfers.resolve(principal, body.transfer_id),
   );
 
   return api;

@@ -1,5 +1,5 @@
 import Joi from 'joi';
-import { uuid } from '../../kernel/schemas.js';
+import { money, uuid } from '../../kernel/schemas.js';
 import { SCAN_RESULTS } from '../event/index.js';
 
 const creditsNumber = Joi.number().description('credits, exact to the cent');
@@ -112,5 +112,80 @@ export const verifyView = Joi.object({
   seat_number: Joi.number().integer(),
   owner_name: Joi.string().allow(null).description("The ticket holder's name, when the QR is the owner's"),
   scanned_at: isoTime,
+  message: Joi.string(),
+});
+
+const otpCode = Joi.string()
+  .pattern(/^\d{6}$/)
+  .messages({ 'string.pattern.base': '{{#label}} is six digits' });
+
+export const initiateBody = Joi.object({
+  seat_id: uuid().required(),
+  seller_user_id: uuid().required().description('the owner of the ticket'),
+  buyer_user_id: uuid().required(),
+  credits_amount: money({ max: 1_000_000, zero: true })
+    .required()
+    .description('what the buyer pays the seller, in credits (0: a gift)'),
+}).example({
+  seat_id: '7b0e3f7c-2d4a-4c1e-9b8a-5f6e7d8c9a0b',
+  seller_user_id: '3f1c9a52-8d4e-4b7a-9c2f-6e5d4a3b2c1d',
+  buyer_user_id: '5a2b7c3d-1e4f-4a6b-8c9d-0e1f2a3b4c5d',
+  credits_amount: 80,
+});
+
+export const confirmBody = Joi.object({
+  transfer_id: uuid().required(),
+  seller_otp: otpCode.description("the seller's code; leave it out if the seller verified it already"),
+  buyer_otp: otpCode.description("the buyer's code; leave it out if the buyer verified it already"),
+}).example({ transfer_id: '01937a4e-0c5d-7e2f-8a1b-3c4d5e6f7a8b', seller_otp: '123456', buyer_otp: '654321' });
+
+export const disputeBody = Joi.object({
+  transfer_id: uuid().required(),
+  reason: Joi.string().trim().min(1).max(500).required().description('what went wrong, for the admin who decides'),
+}).example({ transfer_id: '01937a4e-0c5d-7e2f-8a1b-3c4d5e6f7a8b', reason: 'The seller sent me the wrong seat.' });
+
+export const transferIdBody = Joi.object({ transfer_id: uuid().required() }).example({
+  transfer_id: '01937a4e-0c5d-7e2f-8a1b-3c4d5e6f7a8b',
+});
+
+export const initiateView = Joi.object({
+  transfer_id: Joi.string().uuid(),
+  seat_id: Joi.string().uuid(),
+  status: Joi.string().valid('PENDING_OTP'),
+  initiated_by: Joi.string().valid('SELLER', 'BUYER'),
+  credits_amount: creditsNumber,
+  expires_at: isoTime.description('confirm before then, or the transfer ends FAILED'),
+  message: Joi.string(),
+});
+
+export const confirmView = Joi.object({
+  transfer_id: Joi.string().uuid(),
+  status: Joi.string().valid('COMPLETED'),
+  seat_id: Joi.string().uuid(),
+  new_owner_user_id: Joi.string().uuid(),
+  credits_transferred: creditsNumber,
+  message: Joi.string(),
+});
+
+export const disputeView = Joi.object({
+  transfer_id: Joi.string().uuid(),
+  status: Joi.string().valid('DISPUTED'),
+  frozen_credits: creditsNumber.description("what is frozen of the seller's credits: up to the transferred amount"),
+  message: Joi.string(),
+});
+
+export const reverseView = Joi.object({
+  transfer_id: Joi.string().uuid(),
+  status: Joi.string().valid('REVERSED'),
+  seat_id: Joi.string().uuid(),
+  restored_owner_user_id: Joi.string().uuid(),
+  credits_returned: creditsNumber.description('what the dispute froze, back to the buyer'),
+  message: Joi.string(),
+});
+
+export const resolveView = Joi.object({
+  transfer_id: Joi.string().uuid(),
+  status: Joi.string().valid('COMPLETED'),
+  credits_released: creditsNumber.description('what the dispute froze, spendable by the seller again'),
   message: Joi.string(),
 });

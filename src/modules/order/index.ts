@@ -4,10 +4,12 @@ import { orderEntities } from './order.entities.js';
 import { orderErrors } from './order.errors.js';
 import { orderMigrations } from './order.migrations.js';
 import { type OrderPort, orderPortDefinition } from './order.port.js';
-import { orderRoutes } from './order.routes.js';
+import { orderRoutes, transferRoutes } from './order.routes.js';
 import { createOrders } from './orders.js';
+import { createTransfers } from './transfers.js';
 
-export type { OrderDto, OrderPort, OrderStatus } from './order.port.js';
+export type { TransferStatus } from './order.entities.js';
+export type { OrderDto, OrderPort, OrderStatus, TransferDto } from './order.port.js';
 export { liveStatus, ORDER_STATUSES, orderPortDefinition } from './order.port.js';
 
 declare module '../../kernel/registry.js' {
@@ -16,7 +18,7 @@ declare module '../../kernel/registry.js' {
   }
 }
 
-/** Orders and their seats, and transfers: what was bought, by whom, and what it charged. */
+/** Orders and their seats, and transfers: what was bought, by whom, what it charged, and who resold it. */
 export const orderModule = defineModule({
   name: 'order',
   defaultPort: 5001,
@@ -26,6 +28,7 @@ export const orderModule = defineModule({
   errors: orderErrors,
   start({ config, db, metrics, clock }) {
     const orders = createOrders(db, clock);
+    const transfers = createTransfers(db, clock);
     const expired = new Counter({
       name: 'order_orders_expired_total',
       help: 'Pending orders the sweeper ended as EXPIRED',
@@ -47,16 +50,24 @@ export const orderModule = defineModule({
         return order;
       },
       endOrder: (args) => orders.end(args),
+      createTransfer: (args) => transfers.create(args),
+      getTransfer: ({ transferId }) => transfers.get(transferId),
+      updateTransfer: (args) => transfers.update(args),
     };
 
     return {
-      routers: [orderRoutes(db, clock)],
+      routers: [orderRoutes(db, clock), transferRoutes(transfers)],
       port,
       jobs: [
         {
           name: 'order-sweeper',
           intervalMs: config.sweepIntervalMs,
           run: async () => expired.inc(await orders.sweep()),
+        },
+        {
+          name: 'transfer-sweeper',
+          intervalMs: config.sweepIntervalMs,
+          run: async () => void (await transfers.sweep()),
         },
       ],
     };

@@ -1,7 +1,8 @@
 import { defineEntity, type InferEntity, p } from '@mikro-orm/core';
-import { ORDER_STATUSES } from './order.port.js';
 import { OrderRepository } from './order.repository.js';
 
+export const ORDER_STATUSES = ['PENDING', 'CONFIRMED', 'EXPIRED', 'FAILED', 'REFUNDED'] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
 export const TRANSFER_STATUSES = ['INITIATED', 'PENDING_OTP', 'COMPLETED', 'DISPUTED', 'REVERSED', 'FAILED'] as const;
 export type TransferStatus = (typeof TRANSFER_STATUSES)[number];
 export const TRANSFER_INITIATORS = ['SELLER', 'BUYER'] as const;
@@ -60,7 +61,7 @@ export const OrderSeat = defineEntity({
 });
 export type OrderSeat = InferEntity<typeof OrderSeat>;
 
-/** A resale of one seat between two users; the transfer flows arrive with the next issue. */
+/** A resale of one seat between two users (transfers.ts; the flows are the orchestrator's). */
 export const Transfer = defineEntity({
   name: 'Transfer',
   tableName: 'transfers',
@@ -86,6 +87,8 @@ export const Transfer = defineEntity({
     disputeReason: p.string().length(500).nullable(),
     /** What a dispute froze of the seller's credits, in cents. */
     frozenAmount: p.integer().nullable(),
+    /** When a transfer under way stops being confirmable (its codes run out); null once confirming. */
+    expiresAt: p.datetime().nullable(),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
     completedAt: p.datetime().nullable(),

@@ -65,4 +65,16 @@ export class Migration20261201OrderInitial extends SchemaMigration {
   }
 }
 
-export const orderMigrations = [{ name: 'Migration20261201OrderInitial', class: Migration20261201OrderInitial }];
+/** A transfer under way ends when its codes run out: it carries when that is. */
+export class Migration20261202TransferExpiry extends SchemaMigration {
+  build(schema: Knex.SchemaBuilder) {
+    return schema.alterTable('transfers', (t) => {
+      timestamp(t, 'expires_at').nullable();
+    });
+  }
+}
+
+export const orderMigrations = [
+  { name: 'Migration20261201OrderInitial', class: Migration20261201OrderInitial },
+  { name: 'Migration20261202TransferExpiry', class: Migration20261202TransferExpiry },
+];

@@ -158,7 +158,11 @@ export function createLedger(db: Database, idempotency: Idempotency) {
           { ...base, userId: a.fromUserId, type: outType, amount: -a.amount, key: `${a.key}:out` },
           frozen ? 'frozen_credits' : 'credit_balance',
         );
-        const credit = await change(trx, { ...base, userId: a.toUserId, type: inType, key: `${a.key}:in` });
+        const credit = await change(
+          trx,
+          { ...base, userId: a.toUserId, type: inType, key: `${a.key}:in` },
+          a.target === 'frozen' ? 'frozen_credits' : 'credit_balance',
+        );
         return { debit, credit };
       }),
     freeze: (a: Args<'freezeCredits'>): Promise<FreezeResult> =>

@@ -64,6 +64,11 @@ export interface UserPort {
     referenceId?: string;
     /** `frozen` takes the credits from the payer's frozen credits (reversing a disputed transfer). */
     source?: 'balance' | 'frozen';
+    /**
+     * `frozen` puts them in the payee's frozen credits, where only a release or a move back can
+     * take them (a transfer holds the price there until the seat has changed hands).
+     */
+    target?: 'balance' | 'frozen';
   }): Promise<MoveResult>;
   /** Freezes up to `amount` of the user's spendable credits; answers how much was frozen. */
   freezeCredits(args: { userId: string; amount: number; key: string }): Promise<FreezeResult>;
@@ -100,6 +105,7 @@ export const userPortDefinition: PortDefinition = {
       key,
       referenceId: ref,
       source: Joi.string().valid('balance', 'frozen'),
+      target: Joi.string().valid('balance', 'frozen'),
     }),
     freezeCredits: Joi.object({ userId: uuid().required(), amount: cents, key }),
     releaseCredits: Joi.object({ userId: uuid().required(), amount: cents, key }),
