@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import { DATABASES, type TestApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
-import { type CreatedEvent, createEvent, newStaff, seatRow, smallEvent } from '../helpers/events.js';
+import { ADAPTERS, type CreatedEvent, createEvent, newStaff, seatRow, smallEvent } from '../helpers/events.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { sharedAppWithOtp } from '../helpers/otp-catcher.js';
 import { bought, cents, checkInvariants, ledgerOf } from '../helpers/purchase.js';
@@ -427,5 +427,29 @@ for (const kind of DATABASES) {
       t.is(res.status, 400, `code ${JSON.stringify(code)}`);
     }
     t.like((await transferOf(app, deal.seller, id)).body.data, { status: 'PENDING_OTP' });
+  });
+
+  test(name('a late retry of the sale’s seat move, after the reversal, changes nothing'), async (t) => {
+    const deal = await sale(50);
+    const { seller, buyer, seat } = deal;
+    const id = await initiated(app, deal);
+    t.is((await confirm(app, buyer, id, await codesOf(otp, id, deal))).status, 200);
+    await act(app, seller, 'dispute', id);
+    t.is((await act(app, admin, 'reverse', id)).status, 200);
+    t.like(await seatRow(app, seat), { owner_user_id: seller.userId });
+    // The confirm's own call, as a retry of it would arrive, in process and over HTTP.
+    const lateMove = {
+      seatId: seat,
+      expectedOwnerId: seller.userId,
+      newOwnerId: buyer.userId,
+      key: `transfer:${id}:owner`,
+    };
+    for (const port of [ADAPTERS.local(app), ADAPTERS.http(app)]) {
+      const answer = await port.setOwner(lateMove);
+      t.is(answer.ownerUserId, buyer.userId, 'it answers the first move');
+      t.like(await seatRow(app, seat), { owner_user_id: seller.userId }, 'and the seat stays the seller’s');
+    }
+    await expectBalances(t, seller, 42000, 0, 'nothing moved either');
+    await expectBalances(t, buyer, 50000, 0, 'nothing moved either');
   });
 }
