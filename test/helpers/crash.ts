@@ -137,7 +137,18 @@ export interface Snapshot {
   seats: SeatRow[];
   orders: OrderRow[];
   orderSeats: { order_id: string; seat_id: string; price: number }[];
+  transfers: TransferRow[];
   sagas: SagaRow[];
+}
+
+export interface TransferRow {
+  id: string;
+  seat_id: string;
+  seller_user_id: string;
+  buyer_user_id: string;
+  credits_amount: number;
+  status: string;
+  frozen_amount: number | null;
 }
 
 /**
@@ -175,8 +186,18 @@ export async function snapshot(reader: Reader, now = Date.now()): Promise<Snapsh
     'order',
     (t) => `select order_id, seat_id, price from ${t('order_seats')}`,
   );
+  const transfers = await reader.all<TransferRow>(
+    'order',
+    (t) =>
+      `select id, seat_id, seller_user_id, buyer_user_id, credits_amount, status, frozen_amount from ${t('transfers')}`,
+  );
   return {
     now,
+    transfers: transfers.map((tr) => ({
+      ...tr,
+      credits_amount: Number(tr.credits_amount),
+      frozen_amount: tr.frozen_amount === null ? null : Number(tr.frozen_amount),
+    })),
     users: users.map((u) => ({
       ...u,
       credit_balance: Number(u.credit_balance),
@@ -209,7 +230,7 @@ export interface InvariantOptions {
 }
 
 /**
- * The product's invariants 1–3 (seats, credits, holds) as the order, event and user tables must
+ * The product's invariants 1–4 (seats, credits, holds, one transfer under way per seat) as the order, event and user tables must
  * show them once no saga runs, as sentences naming what is wrong (none: all hold). Meant as
  * the purchase suite's checkInvariants, but read from any server's databases, plus what a
  * settled crash must leave: no hold of an order that is not PENDING, or of no order at all.
@@ -219,6 +240,10 @@ export function invariantViolations(snap: Snapshot, options: InvariantOptions): 
   const orderById = new Map(snap.orders.map((o) => [o.id, o]));
   const seatById = new Map(snap.seats.map((s) => [s.id, s]));
   const seatsOf = (orderId: string) => snap.orderSeats.filter((os) => os.order_id === orderId);
+  // A seat that changed hands after its sale is owned by whom its transfers say, not its order's user.
+  const transferred = new Set(
+    snap.transfers.filter((tr) => ['COMPLETED', 'DISPUTED', 'REVERSED'].includes(tr.status)).map((tr) => tr.seat_id),
+  );
   const live = (s: SeatRow) => s.status === 'HELD' && s.held_until !== null && s.held_until > snap.now;
 
   // 2. Credits are never created or lost.
@@ -254,7 +279,9 @@ export function invariantViolations(snap: Snapshot, options: InvariantOptions): 
       continue;
     }
     const [order] = sales;
-    if (s.owner_user_id !== order!.user_id) out.push(`seat ${s.id}: owner is not the user of order ${order!.id}`);
+    if (s.owner_user_id !== order!.user_id && !transferred.has(s.id)) {
+      out.push(`seat ${s.id}: owner is not the user of order ${order!.id}`);
+    }
     if (s.sold_order_id !== order!.id) out.push(`seat ${s.id}: sold_order_id ${s.sold_order_id} ≠ ${order!.id}`);
   }
   for (const o of snap.orders) {
@@ -264,7 +291,8 @@ export function invariantViolations(snap: Snapshot, options: InvariantOptions): 
     if (o.status === 'CONFIRMED') {
       for (const os of own) {
         const s = seatById.get(os.seat_id);
-        if (!s || !SOLD.has(s.status) || s.sold_order_id !== o.id || s.owner_user_id !== o.user_id) {
+        const owner = s && (s.owner_user_id === o.user_id || transferred.has(s.id));
+        if (!s || !SOLD.has(s.status) || s.sold_order_id !== o.id || !owner) {
           out.push(
             `CONFIRMED order ${o.id} does not own seat ${os.seat_id} (${s?.status}, sold to ${s?.sold_order_id})`,
           );
@@ -287,6 +315,13 @@ export function invariantViolations(snap: Snapshot, options: InvariantOptions): 
     else if (!seatsOf(order.id).some((os) => os.seat_id === s.id)) {
       out.push(`seat ${s.id} is held for order ${order.id}, which does not contain it`);
     }
+  }
+
+  // 4. A seat has at most one active transfer.
+  const active = snap.transfers.filter((tr) => tr.status === 'INITIATED' || tr.status === 'PENDING_OTP');
+  for (const seat of new Set(active.map((tr) => tr.seat_id))) {
+    const n = active.filter((tr) => tr.seat_id === seat).length;
+    if (n > 1) out.push(`seat ${seat} has ${n} transfers under way`);
   }
 
   // 3. A hold ends.
