@@ -141,6 +141,9 @@ async function lastRequest(app: TestApp, s: Scenario, set: Setup, admin: TestUse
   return request.catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
 }
 
+/** The saga kind a scenario's flow runs. */
+const kindOf = (s: Scenario) => (s.flow === 'confirm' ? 'confirm' : 'dispute');
+
 const describe = (sagas: SagaRow[]) => sagas.map((x) => `${x.kind} ${x.step} ${x.status}`).join('; ') || 'none';
 
 async function leftAt(t: ExecutionContext, reader: Reader, kind: string, step: string) {
@@ -182,7 +185,7 @@ function transferOutcome(snap: Snapshot, s: Scenario, set: Setup): Outcome {
     const want = paid ? (who === 'seller' ? AMOUNT : -AMOUNT) : 0;
     if (net !== want) problems.push(`the ${who}'s ledger moved ${net} net for the transfer, not ${want}`);
   }
-  const kind = s.flow === 'confirm' ? 'confirm' : 'dispute';
+  const kind = kindOf(s);
   const sagas = snap.sagas.filter((x) => x.order_id === set.transferId && x.kind === kind);
   const finished = s.end === 'FAILED' ? 'COMPENSATED' : 'DONE';
   if (!sagas.some((x) => x.status === finished)) problems.push(`no ${kind} saga ended ${finished}: ${describe(sagas)}`);
@@ -230,7 +233,7 @@ async function crashCase(t: ExecutionContext, kind: DbKind, s: Scenario) {
   if (!(last instanceof Error)) return t.fail(`the ${s.flow} answered ${shown(last)}: ${s.point} was not reached`);
   t.is(await dying.server.exited, 'SIGKILL', `the process died at ${s.point}`);
   reader = db ? await pgReader(db.env.DATABASE_URL) : sqliteReader(dataDir);
-  await leftAt(t, reader, s.point.split('.')[0], s.step);
+  await leftAt(t, reader, kindOf(s), s.step);
 
   const second = await bootServer(env, dataDir);
   servers.push(second);
@@ -252,7 +255,23 @@ for (const kind of DATABASES) {
 const PAST_LEASE_MS = 30_000;
 const QUIET = { SWEEP_INTERVAL_MS: '3600000', INTERNAL_TIMEOUT_MS: '1000' };
 
-async function faultThenRestart(t: ExecutionContext, kind: DbKind, s: Scenario) {
+/** How the faulty process fails: a point that throws (5xx), or a port call that hangs (503 at its deadline). */
+interface Failure {
+  faults: string;
+  timeoutMs: string;
+  answer(t: ExecutionContext, last: Response): void;
+}
+
+const thrown = (s: Scenario): Failure => ({
+  faults: `${s.point}=error`,
+  timeoutMs: '1000',
+  answer(t, last) {
+    t.true(last.status >= 500 && last.status < 600, `the ${s.flow} at ${s.point} answered ${shown(last)}`);
+    t.is(last.body?.success, false, shown(last));
+  },
+});
+
+async function faultThenRestart(t: ExecutionContext, kind: DbKind, s: Scenario, failure = thrown(s)) {
   const hook = await otpWebhook(t);
   const app = await startApp(kind, { ...QUIET, ...WEBHOOK(hook.url) });
   const apps: TestApp[] = [];
@@ -264,13 +283,12 @@ async function faultThenRestart(t: ExecutionContext, kind: DbKind, s: Scenario) 
   const set = await setUp(app, hook, s);
   await app.running.close();
 
-  const failing = await restartApp(app, { FAULT_INJECTION: `${s.point}=error` });
+  const failing = await restartApp(app, { FAULT_INJECTION: failure.faults, INTERNAL_TIMEOUT_MS: failure.timeoutMs });
   apps.push(failing);
   const last = await lastRequest(failing, s, set, await adminLogin(failing));
   if (last instanceof Error) return t.fail(`the ${s.flow} got no answer: ${last.message}`);
-  t.true(last.status >= 500 && last.status < 600, `the ${s.flow} at ${s.point} answered ${shown(last)}`);
-  t.is(last.body?.success, false, shown(last));
-  await leftAt(t, kernelReader(failing.kernel), s.point.split('.')[0], s.step);
+  failure.answer(t, last);
+  await leftAt(t, kernelReader(failing.kernel), kindOf(s), s.step);
   await failing.close();
 
   const clock = manualClock();
@@ -289,5 +307,28 @@ for (const kind of DATABASES) {
   for (const s of SCENARIOS) {
     test(`[${kind}] in process, a failure (error) at ${s.point} answers 5xx; after a restart the ${s.flow} ends ${s.end}`, (t) =>
       slot(() => faultThenRestart(t, kind, s)));
+  }
+}
+
+// A call whose answer never comes: the confirm gives up at the deadline with 503, never 200, and
+// recovery completes it once the call answers again.
+for (const kind of DATABASES) {
+  for (const [point, step] of [
+    ['user.moveCredits', 'pay'],
+    ['event.setOwner', 'owner'],
+    ['user.releaseCredits', 'release'],
+  ]) {
+    const s: Scenario = { point, flow: 'confirm', end: 'COMPLETED', step };
+    test(`[${kind}] in process, a confirm whose ${point} hangs answers 503, not 200; after a restart it completes`, (t) =>
+      slot(() =>
+        faultThenRestart(t, kind, s, {
+          faults: `${point}=hang`,
+          timeoutMs: '500',
+          answer: (tt, last) => {
+            tt.is(last.status, 503, shown(last));
+            tt.is(last.body?.error_code, 'SERVICE_UNAVAILABLE', shown(last));
+          },
+        }),
+      ));
   }
 }
