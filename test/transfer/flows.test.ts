@@ -452,4 +452,38 @@ for (const kind of DATABASES) {
     await expectBalances(t, seller, 42000, 0, 'nothing moved either');
     await expectBalances(t, buyer, 50000, 0, 'nothing moved either');
   });
+
+  test(name('one seat of a multi-seat order changes hands on its own, and each is scanned on its own'), async (t) => {
+    const event = await smallEvent(app, admin);
+    const [seller, buyer] = [await fan(), await fan()];
+    const [kept, sold] = [seatOf(event, 'B2'), seatOf(event, 'B3')];
+    const order = await bought(app, seller, [kept, sold]);
+    const deal = { seat: sold, seller, buyer, credits: 70 };
+    const id = await initiated(app, deal);
+    t.is((await confirm(app, buyer, id, await codesOf(otp, id, deal))).status, 200);
+    t.like((await transferOf(app, buyer, id)).body.data, { order_id: order.order_id });
+    t.deepEqual(
+      (await ticketsOf(seller)).map((x) => x.seat_id),
+      [kept],
+    );
+    t.deepEqual(
+      (await ticketsOf(buyer)).map((x) => [x.seat_id, x.acquired_via]),
+      [[sold, 'TRANSFER']],
+    );
+    const staff = await newStaff(app, admin);
+    for (const [who, seat] of [
+      [seller, kept],
+      [buyer, sold],
+    ] as const) {
+      const qr = (await app.request('GET', `/api/tickets/${seat}/qr`, { token: who.token })).body.data.qr_payload;
+      const scan = await app.request('POST', '/api/verify', {
+        token: staff.token,
+        body: { qr_payload: qr, hall_id: event.hallId },
+      });
+      t.like(scan.body.data, { result: 'SUCCESS', seat_id: seat });
+    }
+    // The order is still the seller's, confirmed, for both seats.
+    const mine = await app.request('GET', `/api/orders/${order.order_id}`, { token: seller.token });
+    t.like(mine.body.data, { status: 'CONFIRMED', seat_ids: [kept, sold] });
+  });
 }
