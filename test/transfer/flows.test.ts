@@ -4,6 +4,7 @@ import { DATABASES, type TestApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { ADAPTERS, type CreatedEvent, createEvent, newStaff, seatRow, smallEvent } from '../helpers/events.js';
 import { ledgerSum } from '../helpers/ledger.js';
+import { metric } from '../helpers/metrics.js';
 import { sharedAppWithOtp } from '../helpers/otp-catcher.js';
 import { bought, cents, checkInvariants, ledgerOf } from '../helpers/purchase.js';
 import {
@@ -75,7 +76,17 @@ for (const kind of DATABASES) {
     await checkInvariants(t, app, { granted });
   });
 
-  test(name('seller-initiated → confirm → dispute → reverse, with the ledgers at each step'), async (t) => {
+  test.serial(name('seller-initiated → confirm → dispute → reverse, with the ledgers at each step'), async (t) => {
+    const ends = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['completed', 'disputed', 'reversed'].map(async (o) => [
+            o,
+            await metric(app, 'orchestrator_transfers_total', { outcome: o }),
+          ]),
+        ),
+      );
+    const endsBefore = await ends();
     const deal = await sale(50);
     const { seller, buyer, seat } = deal;
     const staff = await newStaff(app, admin);
@@ -172,6 +183,12 @@ for (const kind of DATABASES) {
     isError(t, await act(app, admin, 'reverse', id), 409, 'TRANSFER_INVALID_STATE');
     isError(t, await act(app, admin, 'resolve', id), 409, 'TRANSFER_INVALID_STATE');
     t.like((await transferOf(app, buyer, id)).body.data, { status: 'REVERSED' });
+    const endsAfter = await ends();
+    t.deepEqual(
+      Object.keys(endsAfter).map((o) => endsAfter[o] - endsBefore[o]),
+      [1, 1, 1],
+      'the business counter saw one completion, one dispute and one reversal',
+    );
   });
 
   test(name('confirm → dispute → resolve: a part of the price is frozen when the seller spent the rest'), async (t) => {

@@ -28,7 +28,13 @@ export const orchestratorModule = defineModule({
     const leaseMs = 3 * config.internalTimeoutMs + 2000;
     const sagas = createSagaLog(db, clock, faults, log, leaseMs);
     const purchase = createPurchase(ports, sagas, db, config, clock);
-    const transfers = createTransfers(ports, sagas, db, clock, leaseMs);
+    const transferEnds = new Counter({
+      name: 'orchestrator_transfers_total',
+      help: 'Transfer sagas by how they ended: completed, failed, disputed, resolved, reversed',
+      labelNames: ['outcome'],
+      registers: [metrics],
+    });
+    const transfers = createTransfers(ports, sagas, db, clock, leaseMs, (outcome) => transferEnds.inc({ outcome }));
     const tickets = createTickets(ports, config, clock);
     const verification = createVerification(ports, config, clock);
     const recovered = new Counter({

@@ -133,7 +133,17 @@ async function refusedOr<T>(call: () => Promise<T>): Promise<{ ok: T } | { refus
  * so a retried or recovered step applies once; the event module applies each seat move once per
  * key, so a late retry of seller → buyer after a reversal changes nothing.
  */
-export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, clock: Clock, waitMs: number) {
+/** How a transfer saga ended, for the business counter. */
+export type TransferEnd = 'completed' | 'failed' | 'disputed' | 'resolved' | 'reversed';
+
+export function createTransfers(
+  ports: Ports,
+  sagas: SagaLog,
+  db: Database,
+  clock: Clock,
+  waitMs: number,
+  counted: (end: TransferEnd) => void = () => undefined,
+) {
   const { user, event, order } = ports;
   const approvals = db.table('transfer_approvals');
   const key = (transferId: string, step: string) => `transfer:${transferId}:${step}`;
@@ -270,6 +280,7 @@ export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, cloc
         if (transfer.status !== 'COMPLETED') {
           throw new Error(`transfer ${run.orderId} is ${transfer.status} after its seat and credits moved`);
         }
+        counted('completed');
         return { end: 'DONE', outcome: { ok: true, data: confirmView(transfer) } };
       },
       async refund(run) {
@@ -290,6 +301,7 @@ export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, cloc
       },
       async fail(run) {
         await withRetry(() => order.updateTransfer({ transferId: run.orderId, from: 'PENDING_OTP', to: 'FAILED' }));
+        counted('failed');
         return { end: 'COMPENSATED', outcome: run.data.error ?? UNFINISHED };
       },
     },
@@ -343,6 +355,7 @@ export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, cloc
           }),
         );
         const frozen = transfer.frozenAmount ?? 0;
+        counted('disputed');
         return {
           end: 'DONE',
           outcome: {
@@ -371,6 +384,7 @@ export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, cloc
       },
       async resolved(run) {
         await withRetry(() => order.updateTransfer({ transferId: run.orderId, from: 'DISPUTED', to: 'COMPLETED' }));
+        counted('resolved');
         const frozen = run.data.frozen ?? 0;
         return {
           end: 'DONE',
@@ -422,6 +436,7 @@ export function createTransfers(ports: Ports, sagas: SagaLog, db: Database, cloc
       },
       async reversed(run) {
         await withRetry(() => order.updateTransfer({ transferId: run.orderId, from: 'DISPUTED', to: 'REVERSED' }));
+        counted('reversed');
         const frozen = run.data.frozen ?? 0;
         return {
           end: 'DONE',
