@@ -456,6 +456,20 @@ export function isAllowed(t: ExecutionContext, outcome: Outcome) {
   t.deepEqual(outcome.problems, [], `not an allowed outcome:\n${outcome.problems.join('\n')}`);
 }
 
+/**
+ * The environment of a spawned server in a crash test: fixed secrets (so that a restarted process
+ * accepts the tokens of the one before), and short deadlines, leases and sweeps. A dead runner's
+ * saga lease is 3 × the port deadline + 2 s, so that recovery takes a saga soon after a restart;
+ * the dead process also held the recovery job's own lease, which runs out as soon.
+ */
+export const crashEnv = (sweepMs: number): Record<string, string> => ({
+  JWT_SECRET: 'crash-test-jwt-secret-0123456789',
+  SERVICE_TOKEN: 'crash-test-service-token-0123456789',
+  INTERNAL_TIMEOUT_MS: '1000',
+  SWEEP_INTERVAL_MS: String(sweepMs),
+  JOB_LEASE_MS: '1000',
+});
+
 /** A spawned server and its base URL. */
 export interface Spawned {
   server: Server;

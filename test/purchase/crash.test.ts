@@ -6,6 +6,7 @@ import { isError } from '../helpers/assert.js';
 import {
   bootServer,
   checkInvariants,
+  crashEnv,
   isAllowed,
   kernelReader,
   payOutcome,
@@ -76,16 +77,7 @@ const kindOf = (point: string) => point.slice(0, point.indexOf('.'));
 const GRANTED = 1000;
 const GRANTED_CENTS = GRANTED * 100;
 const SWEEP_MS = 200;
-const PROCESS_ENV = {
-  JWT_SECRET: 'crash-test-jwt-secret-0123456789',
-  SERVICE_TOKEN: 'crash-test-service-token-0123456789',
-  // A dead runner's saga lease derives from the deadline of a port call (3 × it + 2 s): short, so
-  // that recovery may take the saga soon after a restart.
-  INTERNAL_TIMEOUT_MS: '1000',
-  SWEEP_INTERVAL_MS: String(SWEEP_MS),
-  // The dead process also held the recovery job's own lease; it must run out as soon.
-  JOB_LEASE_MS: '1000',
-};
+const PROCESS_ENV = crashEnv(SWEEP_MS);
 
 /** A customer with credits and two seats of a fresh event (CAT1, 149.50 each). */
 async function setUp(app: TestApp) {

@@ -5,6 +5,7 @@ import { DATABASES, type DbKind, freshDatabase, type Response, startApp, type Te
 import {
   bootServer,
   checkInvariants,
+  crashEnv,
   isAllowed,
   kernelReader,
   type Outcome,
@@ -72,14 +73,7 @@ const GRANTED_CENTS = 2 * GRANTED * 100;
 const PRICE = 14950;
 const AMOUNT = 6000;
 const SWEEP_MS = 200;
-const PROCESS_ENV = {
-  JWT_SECRET: 'crash-test-jwt-secret-0123456789',
-  SERVICE_TOKEN: 'crash-test-service-token-0123456789',
-  // The saga lease is 3 × the port deadline + 2 s: short, so that recovery takes the saga soon.
-  INTERNAL_TIMEOUT_MS: '1000',
-  SWEEP_INTERVAL_MS: String(SWEEP_MS),
-  JOB_LEASE_MS: '1000',
-};
+const PROCESS_ENV = crashEnv(SWEEP_MS);
 
 interface Setup {
   deal: Deal;

@@ -104,6 +104,12 @@ const dealOf = (t: TransferDto): Deal => ({
   amount: t.creditsAmount,
 });
 
+/** The end of a saga that succeeded, with its answer. */
+const done = <R>(data: R) => ({ end: 'DONE' as const, outcome: { ok: true as const, data } });
+
+/** What the dispute saga knows once its first step has read the transfer. */
+const known = (data: DisputeData) => data as DisputeData & Deal;
+
 /** A call whose refusal ends in `onRefusal`; an outage is thrown (the saga is left to recovery). */
 async function refusedOr<T>(call: () => Promise<T>): Promise<{ ok: T } | { refused: AppError }> {
   try {
@@ -200,7 +206,7 @@ export function createTransfers(
           }),
         );
         if (transfer.status !== 'PENDING_OTP') return { next: 'abandon', data: { error: UNFINISHED } };
-        return { end: 'DONE', outcome: { ok: true, data: initiateView(transfer) } };
+        return done(initiateView(transfer));
       },
       async abandon(run) {
         const moved = await withRetry(() =>
@@ -212,7 +218,7 @@ export function createTransfers(
         });
         // Cut short after the codes went out and the transfer was opened: it stands.
         if (moved?.transfer.status === 'PENDING_OTP') {
-          return { end: 'DONE', outcome: { ok: true, data: initiateView(moved.transfer) } };
+          return done(initiateView(moved.transfer));
         }
         return { end: 'COMPENSATED', outcome: run.data.error ?? UNFINISHED };
       },
@@ -281,7 +287,7 @@ export function createTransfers(
           throw new Error(`transfer ${run.orderId} is ${transfer.status} after its seat and credits moved`);
         }
         counted('completed');
-        return { end: 'DONE', outcome: { ok: true, data: confirmView(transfer) } };
+        return done(confirmView(transfer));
       },
       async refund(run) {
         const { seller, buyer, amount } = run.data;
@@ -334,13 +340,13 @@ export function createTransfers(
         return { next: run.data.action === 'resolve' ? 'release' : 'seatback', data: deal };
       },
       async freeze(run) {
-        const { seller, amount = 0 } = run.data;
+        const { seller, amount } = known(run.data);
         let frozen = 0;
         if (amount > 0) {
-          const done = await withRetry(() =>
-            user.freezeCredits({ userId: seller as string, amount, key: key(run.orderId, 'freeze') }),
+          const freeze = await withRetry(() =>
+            user.freezeCredits({ userId: seller, amount, key: key(run.orderId, 'freeze') }),
           );
-          frozen = done.frozen;
+          frozen = freeze.frozen;
         }
         return { next: 'disputed', data: { frozen } };
       },
@@ -356,28 +362,18 @@ export function createTransfers(
         );
         const frozen = transfer.frozenAmount ?? 0;
         counted('disputed');
-        return {
-          end: 'DONE',
-          outcome: {
-            ok: true,
-            data: {
-              transfer_id: run.orderId,
-              status: 'DISPUTED',
-              frozen_credits: credits(frozen),
-              message: `Disputed: ${credits(frozen)} of the seller's credits are frozen until an admin decides.`,
-            },
-          },
-        };
+        return done<DisputeView>({
+          transfer_id: run.orderId,
+          status: 'DISPUTED',
+          frozen_credits: credits(frozen),
+          message: `Disputed: ${credits(frozen)} of the seller's credits are frozen until an admin decides.`,
+        });
       },
       async release(run) {
         const frozen = run.data.frozen ?? 0;
         if (frozen > 0) {
           await withRetry(() =>
-            user.releaseCredits({
-              userId: run.data.seller as string,
-              amount: frozen,
-              key: key(run.orderId, 'unfreeze'),
-            }),
+            user.releaseCredits({ userId: known(run.data).seller, amount: frozen, key: key(run.orderId, 'unfreeze') }),
           );
         }
         return { next: 'resolved' };
@@ -386,27 +382,17 @@ export function createTransfers(
         await withRetry(() => order.updateTransfer({ transferId: run.orderId, from: 'DISPUTED', to: 'COMPLETED' }));
         counted('resolved');
         const frozen = run.data.frozen ?? 0;
-        return {
-          end: 'DONE',
-          outcome: {
-            ok: true,
-            data: {
-              transfer_id: run.orderId,
-              status: 'COMPLETED',
-              credits_released: credits(frozen),
-              message: `Dispute rejected: the transfer stands and ${credits(frozen)} credits are released to the seller.`,
-            },
-          },
-        };
+        return done<ResolveView>({
+          transfer_id: run.orderId,
+          status: 'COMPLETED',
+          credits_released: credits(frozen),
+          message: `Dispute rejected: the transfer stands and ${credits(frozen)} credits are released to the seller.`,
+        });
       },
       async seatback(run) {
+        const { seatId, seller, buyer } = known(run.data);
         const back = await refusedOr(() =>
-          event.setOwner({
-            seatId: run.data.seatId as string,
-            expectedOwnerId: run.data.buyer as string,
-            newOwnerId: run.data.seller as string,
-            key: key(run.orderId, 'seat-back'),
-          }),
+          event.setOwner({ seatId, expectedOwnerId: buyer, newOwnerId: seller, key: key(run.orderId, 'seat-back') }),
         );
         if ('refused' in back) {
           // Nothing has moved yet: the transfer stays DISPUTED.
@@ -419,12 +405,12 @@ export function createTransfers(
         return { next: 'refund' };
       },
       async refund(run) {
-        const frozen = run.data.frozen ?? 0;
+        const { seller, buyer, frozen = 0 } = known(run.data);
         if (frozen > 0) {
           await withRetry(() =>
             user.moveCredits({
-              fromUserId: run.data.seller as string,
-              toUserId: run.data.buyer as string,
+              fromUserId: seller,
+              toUserId: buyer,
               amount: frozen,
               key: key(run.orderId, 'give-back'),
               referenceId: run.orderId,
@@ -435,23 +421,17 @@ export function createTransfers(
         return { next: 'reversed' };
       },
       async reversed(run) {
+        const { seatId, seller, frozen = 0 } = known(run.data);
         await withRetry(() => order.updateTransfer({ transferId: run.orderId, from: 'DISPUTED', to: 'REVERSED' }));
         counted('reversed');
-        const frozen = run.data.frozen ?? 0;
-        return {
-          end: 'DONE',
-          outcome: {
-            ok: true,
-            data: {
-              transfer_id: run.orderId,
-              status: 'REVERSED',
-              seat_id: run.data.seatId as string,
-              restored_owner_user_id: run.data.seller as string,
-              credits_returned: credits(frozen),
-              message: `Reversed: the ticket is the seller's again and ${credits(frozen)} credits went back to the buyer.`,
-            },
-          },
-        };
+        return done<ReverseView>({
+          transfer_id: run.orderId,
+          status: 'REVERSED',
+          seat_id: seatId,
+          restored_owner_user_id: seller,
+          credits_returned: credits(frozen),
+          message: `Reversed: the ticket is the seller's again and ${credits(frozen)} credits went back to the buyer.`,
+        });
       },
     },
     resume: (step) => step,
