@@ -13,6 +13,8 @@ declare module 'autocannon' {
     }
     interface Request extends RawRequest {
       setupRequest?: (req: RawRequest, context: Record<string, unknown>) => RawRequest;
+      /** Every answer of this request, its body as a string. */
+      onResponse?: (status: number, body: string, context: Record<string, unknown>) => void;
     }
     interface Options {
       url: string;
@@ -64,6 +66,11 @@ declare module 'autocannon' {
       stop(): void;
       /** Every second: the responses (`counter`) and bytes of that second. */
       on(event: 'tick', listener: (tick: { counter: number; bytes: number }) => void): Instance;
+      /** Every answer: its status, size and latency (ms, from the write of the request, fractional). */
+      on(
+        event: 'response',
+        listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void,
+      ): Instance;
     }
   }
   function autocannon(options: autocannon.Options): autocannon.Instance;

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: load against the real server, on SQLite and on PostgreSQL, each time next to a
  * bare Koa baseline doing the same work in raw SQL on the same database, so that every figure is
- * reported as a share of what the database itself allows.
+ * reported as a share of what the database itself allows (the verify part has no baseline: its
+ * figures stand against the issue's latency targets).
  *
  * Per database, one step after the other (never two servers under load at once):
  *   The hold part (BENCH_PARTS has `hold`), with autocannon:
@@ -27,19 +28,39 @@
  *      then 1–4) and pay until the event is sold out; oversells are counted from the databases.
  *   7. the raw-SQL baseline (bench/sale-baseline.ts), alone, on tables of its own that it creates
  *      afresh for each run: the same reserve run and the same flash sales.
+ *   The verify part (BENCH_PARTS has `verify`), in bench/lib/verify.ts; figures are reported
+ *   against the targets (p99 < 20 ms alone, < 50 ms during the sale), never asserted:
+ *   8. the whole app (NODE_ENV=test, MAX_SEATS_PER_ORDER=100) creates, through the API, the ticket
+ *      pool (an event of BENCH_VERIFY_TICKETS seats, bought in orders of 100 by owners of 1,000
+ *      tickets each, and each ticket's QR payload fetched by its owner from
+ *      GET /api/tickets/{id}/qr), a staff user (PATCH /api/admin/users/{id} {role: staff}), and
+ *      three 10,000-seat sale events with 100 buyers each.
+ *   9. the whole app in one process (MODULES=all, LOG_LEVEL=warn, QR_TTL_SECONDS=3600, so the
+ *      payloads stay valid): POST /api/verify {qr_payload, hall_id} with the staff token at 20
+ *      connections (autocannon), each request the next ticket of the pool in a random order, so
+ *      every scan is a first scan (SUCCESS) until the pool runs out (then DUPLICATE): a warm-up,
+ *      then "verify alone"; then a warm-up sale, the one-seat flash sale (bench/lib/flash.ts)
+ *      alone for BENCH_DURATION, and the same sale on a fresh event with the same verify load
+ *      alongside for BENCH_DURATION ("verify during the flash sale"; the sale is ended with it).
+ *      Each 200's verdict is counted, the pool's CHECKED_IN seats are checked against the
+ *      SUCCESSes, and the pool goes back from CHECKED_IN to SOLD before each verify run. The
+ *      verify part's warm-ups last BENCH_WARMUP seconds and at least 5,000 answers (at most
+ *      5 × BENCH_WARMUP seconds).
  * A table per part is printed and everything is written to bench/results/.
  *
  * Knobs: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2, 0 = none),
  * BENCH_DB=sqlite|postgres|both (default both: PostgreSQL when one is reachable),
  * BENCH_DATABASE_URL / DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test when
- * `pg_isready -h 127.0.0.1` succeeds), BENCH_PARTS=hold,purchase (default both),
- * BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION), BENCH_RESERVE_SEATS (default
- * 2000 × (BENCH_DURATION + BENCH_WARMUP)), BENCH_SALE_SEATS (default 10000), BENCH_SALE_MULTI=0
- * (no 1–4 seat sale), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice and the whole app run with
+ * `pg_isready -h 127.0.0.1` succeeds), BENCH_PARTS: a comma-separated list of hold, purchase,
+ * verify (default all three), BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION),
+ * BENCH_RESERVE_SEATS (default 2000 × (BENCH_DURATION + BENCH_WARMUP)), BENCH_SALE_SEATS (default
+ * 10000; also the verify part's sale events), BENCH_SALE_MULTI=0 (no 1–4 seat sale),
+ * BENCH_VERIFY_TICKETS (default 1500 × BENCH_DURATION: the verify pool, one run's worth of first
+ * scans here), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice and the whole app run with
  * --cpu-prof into .tmp/bench-profiles/; their figures are then not comparable).
  *
  * The steps live in bench/lib/: settings (these knobs), databases, processes, setup, load,
- * purchase, flash, report.
+ * purchase, flash, verify, report.
  */
 import os from 'node:os';
 import { type BenchDb, postgresDb, postgresServer, sqliteDb } from './lib/databases.js';
@@ -49,6 +70,7 @@ import { purchaseRuns } from './lib/purchase.js';
 import { type DbResult, report, save } from './lib/report.js';
 import { CPU_PROF, type Kind, log, PARTS, PROFILE_DIR, WHICH } from './lib/settings.js';
 import { setup } from './lib/setup.js';
+import { verifyRuns } from './lib/verify.js';
 
 /** The hold path of the event slice (steps 1–4 above). */
 async function holdRuns(db: BenchDb): Promise<Pick<DbResult, 'setup' | 'rows'>> {
@@ -88,7 +110,9 @@ async function holdRuns(db: BenchDb): Promise<Pick<DbResult, 'setup' | 'rows'>> 
 async function benchDb(db: BenchDb): Promise<DbResult> {
   const holds = PARTS.includes('hold') ? await holdRuns(db) : { rows: [] };
   const purchase = PARTS.includes('purchase') ? await purchaseRuns(db, PARTS.includes('hold')) : undefined;
-  return { kind: db.kind, database: await db.version(), ...holds, purchase };
+  const afterOthers = PARTS.includes('hold') || PARTS.includes('purchase');
+  const verify = PARTS.includes('verify') ? await verifyRuns(db, afterOthers) : undefined;
+  return { kind: db.kind, database: await db.version(), ...holds, purchase, verify };
 }
 
 const cleanups = new Set<() => Promise<void>>();

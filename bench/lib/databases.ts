@@ -25,6 +25,8 @@ export interface BenchDb {
    * `{name}` in the SQL is that module's table `name`, `?` a parameter.
    */
   select<T>(module: string, sql: string, params?: unknown[]): Promise<T[]>;
+  /** A write on one module's database, as `select` writes its SQL; answers the rows it changed. */
+  exec(module: string, sql: string, params?: unknown[]): Promise<number>;
   drop(): Promise<void>;
 }
 
@@ -67,6 +69,15 @@ export function sqliteDb(): BenchDb {
       const db = new Database(join(dir, `${module}.sqlite`), { fileMustExist: true, readonly: true });
       try {
         return db.prepare(render(sql, (name) => `"${name}"`, false)).all(...params) as T[];
+      } finally {
+        db.close();
+      }
+    },
+    async exec(module: string, sql: string, params: unknown[] = []) {
+      const db = new Database(join(dir, `${module}.sqlite`), { fileMustExist: true });
+      try {
+        db.pragma('busy_timeout = 5000');
+        return db.prepare(render(sql, (name) => `"${name}"`, false)).run(...params).changes;
       } finally {
         db.close();
       }
@@ -128,6 +139,16 @@ export async function postgresDb(serverUrl: string): Promise<BenchDb> {
               params,
             )
           ).rows as T[],
+      ),
+    exec: (module: string, sql: string, params: unknown[] = []) =>
+      withClient(
+        async (c) =>
+          (
+            await c.query(
+              render(sql, (name) => `"${module}"."${name}"`, true),
+              params,
+            )
+          ).rowCount ?? 0,
       ),
     async drop() {
       await onServer(serverUrl, (c) => c.query(`drop database if exists ${name} with (force)`));

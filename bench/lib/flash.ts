@@ -26,6 +26,10 @@ export interface SaleOptions {
   /** The sale is given up after this long (ms) without a seat held, or when this many requests failed outright. */
   stallMs?: number;
   maxErrors?: number;
+  /** Ends the sale early: each buyer finishes the order it is at (its pay included) and stops. */
+  signal?: AbortSignal;
+  /** Called on every answer (a warm-up counts them). */
+  onAnswer?: () => void;
 }
 
 export interface Latency {
@@ -54,6 +58,8 @@ export interface SaleResult {
   latency: { all: Latency; reserve: Latency; pay: Latency };
   /** Why the sale ended before every seat was held: a stall or too many errors; null when sold out. */
   stopped: string | null;
+  /** Ended by the caller's signal before it sold out (not counted as `stopped`). */
+  aborted: boolean;
   /** Seats never held by a reserve that answered 2xx. */
   neverHeld: number;
 }
@@ -100,7 +106,7 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
-function latency(ms: number[]): Latency {
+export function latency(ms: number[]): Latency {
   const sorted = [...ms].sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 10) / 10;
   return {
@@ -167,7 +173,7 @@ function post(
 
 /**
  * The flash sale: every buyer is an async loop that reserves seats it draws from those not yet
- * taken, then pays for its order, and again, until no seat is left. All loops share one agent of
+ * taken, then pays for its order, and again, until no seat is left (or `signal` ends it). All loops share one agent of
  * `connections` keep-alive sockets. Counts each answer by request kind and status class.
  */
 export async function flashSale(target: SaleTarget, options: SaleOptions): Promise<SaleResult> {
@@ -191,6 +197,7 @@ export async function flashSale(target: SaleTarget, options: SaleOptions): Promi
       const answer = await post(agent, url, path, target.headers(buyer), body, times[kind]);
       const bucket = statuses[kind];
       bucket[answer.status] = (bucket[answer.status] ?? 0) + 1;
+      options.onAnswer?.();
       return answer;
     } catch {
       if (++errors >= maxErrors) stopped ??= `${errors} requests failed without an answer`;
@@ -200,7 +207,7 @@ export async function flashSale(target: SaleTarget, options: SaleOptions): Promi
 
   const [min, max] = seatsPerOrder;
   const buyer = async (b: Buyer) => {
-    while (!stopped && candidates.size > 0) {
+    while (!stopped && !options.signal?.aborted && candidates.size > 0) {
       if (performance.now() - lastHeld > stallMs) {
         stopped ??= `no seat held for ${stallMs / 1000} s with ${candidates.size} left`;
         break;
@@ -252,6 +259,7 @@ export async function flashSale(target: SaleTarget, options: SaleOptions): Promi
       pay: latency(times.pay),
     },
     stopped,
+    aborted: !stopped && candidates.size > 0 && options.signal?.aborted === true,
     neverHeld: candidates.size,
   };
 }

@@ -106,8 +106,12 @@ export const startBaseline = (db: BenchDb) =>
  * own cost, so the measured server checks nothing of it: it only verifies tokens). The access
  * tokens it hands out live two hours, longer than any bench.
  */
-export const startPurchaseSetupServer = (db: BenchDb, admin: { email: string; password: string }) =>
-  start(db, `${db.kind}-purchase-setup`, (port) => ({
+export const startPurchaseSetupServer = (
+  db: BenchDb,
+  admin: { email: string; password: string },
+  { name = 'purchase-setup', env = {} }: { name?: string; env?: Record<string, string> } = {},
+) =>
+  start(db, `${db.kind}-${name}`, (port) => ({
     ...serverEnv,
     NODE_ENV: 'test',
     MODULES: 'all',
@@ -116,23 +120,28 @@ export const startPurchaseSetupServer = (db: BenchDb, admin: { email: string; pa
     ADMIN_EMAIL: admin.email,
     ADMIN_PASSWORD: admin.password,
     ACCESS_TOKEN_TTL_SECONDS: '7200',
+    ...env,
   }));
 
 /**
  * The whole app in one process (every module, as `npm start` runs it by default); with `profile`,
- * a CPU profile lands in PROFILE_DIR/<kind>-app.
+ * a CPU profile lands in PROFILE_DIR/<kind>-<name>. `env` adds to (or overrides) its environment.
  */
-export function startAppServer(db: BenchDb, profile: boolean): Promise<Child> {
+export function startAppServer(
+  db: BenchDb,
+  profile: boolean,
+  { name = 'app', env = {} }: { name?: string; env?: Record<string, string> } = {},
+): Promise<Child> {
   const nodeArgs: string[] = [];
   if (profile) {
-    const dir = join(PROFILE_DIR, `${db.kind}-app`);
+    const dir = join(PROFILE_DIR, `${db.kind}-${name}`);
     mkdirSync(dir, { recursive: true });
     nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
   }
   return start(
     db,
-    `${db.kind}-app`,
-    (port) => ({ ...serverEnv, MODULES: 'all', PORT: String(port), LOG_LEVEL: 'warn' }),
+    `${db.kind}-${name}`,
+    (port) => ({ ...serverEnv, MODULES: 'all', PORT: String(port), LOG_LEVEL: 'warn', ...env }),
     { nodeArgs },
   );
 }

@@ -61,7 +61,7 @@ export interface PurchaseRow {
   raw?: autocannon.Result & { perSecond?: number[] };
 }
 
-interface Sale {
+export interface Sale {
   scenario: string;
   seatsPerOrder: [number, number];
 }
@@ -83,7 +83,7 @@ export interface PurchaseSetup {
 }
 
 /** `fn` over `items`, `width` at a time. */
-async function inParallel<T, R>(
+export async function inParallel<T, R>(
   items: readonly T[],
   width: number,
   fn: (item: T, i: number) => Promise<R>,
@@ -95,6 +95,24 @@ async function inParallel<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
   return out;
+}
+
+/**
+ * `count` users registered and logged in through the API (8 at a time), on a server with
+ * NODE_ENV=test (its cheap password hashes and lifted rate limits).
+ */
+export async function registerUsers(base: string, count: number): Promise<Buyer[]> {
+  const tag = `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  return inParallel(Array.from({ length: count }), 8, async (_, i): Promise<Buyer> => {
+    const email = `bench-${tag}-${i}@bench.local`;
+    const password = 'bench-buyer-pass-1';
+    await api(base, 'POST', '/api/auth/register', { email, password, phone: '+6591234567' });
+    const login = await api<{ access_token: string; user: { user_id: string } }>(base, 'POST', '/api/auth/login', {
+      email,
+      password,
+    });
+    return { userId: login.user.user_id, token: login.access_token };
+  });
 }
 
 /**
@@ -129,17 +147,7 @@ export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
     const users = reserveUsers + SALES.length * SALE_BUYERS;
     log(db.kind, `purchase setup: registering and logging in ${users} users`);
     const started = performance.now();
-    const tag = `${process.pid}-${Date.now().toString(36)}`;
-    const buyers = await inParallel(Array.from({ length: users }), 8, async (_, i): Promise<Buyer> => {
-      const email = `bench-${tag}-${i}@bench.local`;
-      const password = 'bench-buyer-pass-1';
-      await api(base, 'POST', '/api/auth/register', { email, password, phone: '+6591234567' });
-      const login = await api<{ access_token: string; user: { user_id: string } }>(base, 'POST', '/api/auth/login', {
-        email,
-        password,
-      });
-      return { userId: login.user.user_id, token: login.access_token };
-    });
+    const buyers = await registerUsers(base, users);
     const saleBuyers = buyers.slice(reserveUsers);
     await inParallel(saleBuyers, 8, (b) =>
       api(base, 'POST', '/api/admin/credits', { user_id: b.userId, amount: SALE_BALANCE, reason: 'bench' }, admin),
@@ -157,7 +165,7 @@ export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
 }
 
 /** How each side takes a reserve and a pay. */
-interface Side {
+export interface Side {
   target: PurchaseRow['target'];
   sale: (base: string) => SaleTarget;
   /** The reserve of one seat, as autocannon sends it. */
@@ -169,7 +177,7 @@ interface Side {
 
 const bearer = (b: Buyer): Record<string, string> => ({ authorization: `Bearer ${b.token}` });
 
-const serverSide = (db: BenchDb): Side => ({
+export const serverSide = (db: BenchDb): Side => ({
   target: 'server',
   sale: (base) => ({
     base,
@@ -264,7 +272,8 @@ async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readon
   return out;
 }
 
-async function saleRun(
+/** A flash sale and its oversell check; `signal` may end it before it sells out. */
+export async function saleRun(
   db: BenchDb,
   side: Side,
   base: string,
@@ -272,6 +281,7 @@ async function saleRun(
   seatIds: readonly string[],
   buyers: readonly Buyer[],
   tables: SaleTables,
+  signal?: AbortSignal,
 ): Promise<PurchaseRow> {
   log(
     db.kind,
@@ -282,6 +292,7 @@ async function saleRun(
     buyers,
     connections: SALE_CONNECTIONS,
     seatsPerOrder: sale.seatsPerOrder,
+    signal,
   });
   const loadAvg1m = os.loadavg()[0];
   const check = await checkSale(db, tables);
@@ -313,6 +324,16 @@ async function saleRun(
 const CONFIRMED_SEATS = `select os.seat_id, o.id as order_id, o.user_id from {order_seats} os
   join {orders} o on o.id = os.order_id where o.status = 'CONFIRMED'`;
 
+/** Where the real server's sale of one event is read back from. */
+export const serverSaleTables = (eventId: string): SaleTables => ({
+  seats: {
+    module: 'event',
+    sql: 'select id, status, owner_user_id, sold_order_id from {seats} where event_id = ?',
+    params: [eventId],
+  },
+  confirmed: { module: 'order', sql: CONFIRMED_SEATS },
+});
+
 /** The real server: the whole app in one process, LOG_LEVEL=warn. */
 async function serverRuns(db: BenchDb, s: PurchaseSetup): Promise<PurchaseRow[]> {
   const side = serverSide(db);
@@ -322,16 +343,7 @@ async function serverRuns(db: BenchDb, s: PurchaseSetup): Promise<PurchaseRow[]>
     rows.push(await reserveRun(db, side, server.base, s.reserveSeatIds, s.reserveUsers));
     for (const [i, sale] of SALES.entries()) {
       const { eventId, seatIds, buyers } = s.sales[i];
-      rows.push(
-        await saleRun(db, side, server.base, sale, seatIds, buyers, {
-          seats: {
-            module: 'event',
-            sql: 'select id, status, owner_user_id, sold_order_id from {seats} where event_id = ?',
-            params: [eventId],
-          },
-          confirmed: { module: 'order', sql: CONFIRMED_SEATS },
-        }),
-      );
+      rows.push(await saleRun(db, side, server.base, sale, seatIds, buyers, serverSaleTables(eventId)));
     }
   } finally {
     await stopChild(server);

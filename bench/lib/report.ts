@@ -20,9 +20,14 @@ import {
   SALE_BUYERS,
   SALE_CONNECTIONS,
   SALE_SEATS,
+  VERIFY_CONNECTIONS,
+  VERIFY_QR_TTL_SECONDS,
+  VERIFY_TARGET_P99_MS,
+  VERIFY_TICKETS,
   WARMUP,
 } from './settings.js';
 import type { Setup } from './setup.js';
+import type { VerifyResult, VerifyRow } from './verify.js';
 
 export interface DbResult {
   kind: Kind;
@@ -30,8 +35,10 @@ export interface DbResult {
   /** The hold part (absent with BENCH_PARTS=purchase). */
   setup?: Omit<Setup, 'holdSeatIds'> & { holdSeats: number };
   rows: Row[];
-  /** The purchase part (absent with BENCH_PARTS=hold). */
+  /** The purchase part (absent without `purchase` in BENCH_PARTS). */
   purchase?: PurchaseResult;
+  /** The verify part (absent without `verify` in BENCH_PARTS). */
+  verify?: VerifyResult;
 }
 
 const fmt = (n: number, digits = 0) =>
@@ -143,9 +150,13 @@ export function save(result: DbResult): string {
     saleSeats: SALE_SEATS,
     saleBuyers: SALE_BUYERS,
     saleConnections: SALE_CONNECTIONS,
+    verifyTickets: VERIFY_TICKETS,
+    verifyConnections: VERIFY_CONNECTIONS,
+    verifyTargetP99Ms: VERIFY_TARGET_P99_MS,
+    verifyQrTtlSeconds: VERIFY_QR_TTL_SECONDS,
     cpuProfile: CPU_PROF,
     server:
-      'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event (holds) or all (purchase)',
+      'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event (holds) or all (purchase, verify)',
   };
   const json = { date: new Date().toISOString(), machine: machine(), settings, ...result };
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
@@ -212,6 +223,101 @@ function purchaseNotes(purchase: PurchaseResult): string[] {
   return lines;
 }
 
+/** The verdicts in the order of the rules, then anything else (a status other than 200, an unreadable answer). */
+const VERDICTS = ['SUCCESS', 'DUPLICATE', 'UNPAID', 'NOT_FOUND', 'WRONG_HALL', 'EXPIRED', 'NOT_OWNER'];
+
+function verdictMix(v: Record<string, number>): string {
+  const total = Object.values(v).reduce((a, b) => a + b, 0);
+  const keys = [...VERDICTS.filter((k) => v[k]), ...Object.keys(v).filter((k) => !VERDICTS.includes(k))];
+  if (total === 0) return 'no answer';
+  return keys.map((k) => `${k} ${fmt(v[k])} (${fmt((100 * v[k]) / total, 1)} %)`).join(', ');
+}
+
+function verifyTable(rows: VerifyRow[]): string {
+  const head = [
+    'scenario',
+    'conns',
+    's',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'p99 target',
+    '200',
+    'SUCCESS',
+    'DUPLICATE',
+    'other verdicts',
+    'non-200',
+    'errors',
+  ];
+  const body = rows.map((r) => {
+    const other = Object.entries(r.verdicts)
+      .filter(([k]) => k !== 'SUCCESS' && k !== 'DUPLICATE' && !k.startsWith('HTTP '))
+      .reduce((n, [, c]) => n + c, 0);
+    return [
+      r.scenario,
+      String(r.connections),
+      fmt(r.durationS, 1),
+      fmt(r.reqPerSec),
+      fmt(r.p50Ms, 1),
+      fmt(r.p99Ms, 1),
+      fmt(r.maxMs, 1),
+      `< ${r.targetP99Ms} ms: ${r.p99Ms < r.targetP99Ms ? 'met' : 'NOT met'}`,
+      fmt(r.ok200),
+      fmt(r.verdicts.SUCCESS ?? 0),
+      fmt(r.verdicts.DUPLICATE ?? 0),
+      fmt(other),
+      fmt(r.non200),
+      fmt(r.errors),
+    ];
+  });
+  return markdown(head, body, 1);
+}
+
+function verifyNotes(verify: VerifyResult, purchase: PurchaseResult | undefined): string[] {
+  const lines = [
+    '',
+    `verify: POST /api/verify with a staff token at ${VERIFY_CONNECTIONS} connections against the whole app in one process (MODULES=all, LOG_LEVEL=warn, QR_TTL_SECONDS=${VERIFY_QR_TTL_SECONDS}); targets p99 < ${VERIFY_TARGET_P99_MS.alone} ms alone, < ${VERIFY_TARGET_P99_MS.sale} ms during the sale`,
+    '',
+    verifyTable(verify.rows),
+    '',
+    purchaseTable(verify.sales),
+    '',
+  ];
+  for (const r of verify.rows) {
+    lines.push(
+      `${r.scenario}: verdicts ${verdictMix(r.verdicts)}; ${fmt(r.checkedInAfter)} pool seats CHECKED_IN afterwards${r.poolWrapped ? '; the pool ran out, later scans were second scans' : ''}`,
+    );
+    lines.push(
+      `${r.scenario}: responses per second ${r.perSecond.join(' ')}; CPU ${r.serverCpuPct === undefined ? '?' : r.serverCpuPct} % of a core in the server, ${r.loadGeneratorCpuPct} % in the load generator (this process)`,
+    );
+  }
+  const [alone, during] = verify.sales;
+  if (alone && during && alone.seatsPerSec > 0) {
+    lines.push(
+      `the sale with verify alongside sold ${fmt(during.seatsPerSec)} seats/s, ${Math.round((100 * during.seatsPerSec) / alone.seatsPerSec)} % of the ${fmt(alone.seatsPerSec)} seats/s of the same sale alone for as long; its p50/p99 ${during.p50Ms}/${during.p99Ms} ms against ${alone.p50Ms}/${alone.p99Ms} ms`,
+    );
+  }
+  const full = purchase?.rows.find((r) => r.target === 'server' && r.scenario === 'flash sale, 1 seat an order');
+  if (full) {
+    lines.push(
+      `(the purchase part's whole one-seat sale, sold out to the last seat: ${fmt(full.seatsPerSec)} seats/s, p50/p99 ${full.p50Ms}/${full.p99Ms} ms)`,
+    );
+  }
+  for (const r of verify.sales) {
+    if (!r.sale) continue;
+    const { check } = r.sale;
+    lines.push(
+      `${r.scenario}: ${fmt(r.sale.seatsSold)} seats paid (${fmt(check.soldInDb)} SOLD in the database, ${fmt(check.heldInDb)} HELD), ${r.sale.aborted ? `ended after ${fmt(r.durationS, 1)} s with ${fmt(r.sale.neverHeld)} seats left` : 'sold out'}${r.sale.stopped ? `; STOPPED: ${r.sale.stopped}` : ''}`,
+    );
+  }
+  const { setup } = verify;
+  lines.push(
+    `verify setup: ${fmt(setup.tickets)} tickets bought by ${fmt(setup.owners)} owners in ${fmt(setup.buyMs / 1000, 1)} s, their QR payloads fetched in ${fmt(setup.qrMs / 1000, 1)} s; users registered in ${fmt(setup.usersMs / 1000, 1)} s; the pool goes back to unscanned (SOLD) before each verify run`,
+  );
+  return lines;
+}
+
 /** The tables and the notes under them, on stdout. */
 export function report(result: DbResult, file: string) {
   const m = machine();
@@ -223,6 +329,7 @@ export function report(result: DbResult, file: string) {
   ];
   if (result.setup) lines.push(...holdNotes(result, result.setup));
   if (result.purchase) lines.push(...purchaseNotes(result.purchase));
+  if (result.verify) lines.push(...verifyNotes(result.verify, result.purchase));
   lines.push(`results: ${file}`);
   console.log(lines.join('\n'));
 }

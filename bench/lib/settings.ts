@@ -29,10 +29,15 @@ if (!['sqlite', 'postgres', 'both'].includes(WHICH)) {
   process.exit(2);
 }
 
-/** What runs: the hold path of the event slice (`hold`), the purchase through the whole app (`purchase`). */
-export const PARTS = (process.env.BENCH_PARTS || 'hold,purchase').toLowerCase().split(',');
-if (PARTS.length === 0 || !PARTS.every((p) => p === 'hold' || p === 'purchase')) {
-  console.error(`BENCH_PARTS must be hold, purchase or hold,purchase (got "${process.env.BENCH_PARTS}")`);
+/**
+ * What runs: the hold path of the event slice (`hold`), the purchase through the whole app
+ * (`purchase`), verification at the door, alone and during a flash sale (`verify`).
+ */
+export const PARTS = (process.env.BENCH_PARTS || 'hold,purchase,verify').toLowerCase().split(',');
+if (PARTS.length === 0 || !PARTS.every((p) => p === 'hold' || p === 'purchase' || p === 'verify')) {
+  console.error(
+    `BENCH_PARTS must be a comma-separated list of hold, purchase, verify (got "${process.env.BENCH_PARTS}")`,
+  );
   process.exit(2);
 }
 /** Seats of each flash sale (the issue's figure: 10,000). */
@@ -53,6 +58,30 @@ export const RESERVE_CONNECTIONS = 50;
 export const SALE_BALANCE = 1_000_000;
 /** MAX_HELD_SEATS_PER_USER's default: a reserve user makes at most this many reserves. */
 export const HOLDS_PER_USER = 10;
+
+/**
+ * Tickets (SOLD seats, each with its owner's QR payload) that the verify runs scan, the first
+ * scan of each a SUCCESS: enough for one run at the rate measured here (about 1,000 scans a second
+ * at most here), so that every scan of a run is a first scan. Between runs the pool goes back from
+ * CHECKED_IN to SOLD; past it, scans wrap around and are DUPLICATEs. Their QR payloads are fetched
+ * one by one at setup, which takes a few seconds per thousand.
+ */
+export const VERIFY_TICKETS = intEnv('BENCH_VERIFY_TICKETS', 1_500 * DURATION, 100);
+export const VERIFY_CONNECTIONS = 20;
+/**
+ * The verify part's warm-ups (of verify, and of the sale) last BENCH_WARMUP seconds and at least
+ * this many answers, at most 5 × BENCH_WARMUP seconds: at the rates of the whole app, 2 s were not
+ * enough (verify went from about 850 to 1,150 req/s between its first and its fifth thousand).
+ */
+export const VERIFY_WARMUP_ANSWERS = 5_000;
+/** The issue's targets for POST /api/verify at 20 connections: reported, never asserted. */
+export const VERIFY_TARGET_P99_MS = { alone: 20, sale: 50 };
+/** QR_TTL_SECONDS of the verify runs' server (its maximum): the payloads fetched at setup stay valid. */
+export const VERIFY_QR_TTL_SECONDS = 3600;
+/** Tickets bought per order at the verify setup (its server's MAX_SEATS_PER_ORDER and hold limit). */
+export const VERIFY_SEATS_PER_ORDER = 100;
+/** Tickets per owner of the verify pool. */
+export const VERIFY_TICKETS_PER_OWNER = 1_000;
 
 export const MAX_EVENT_SEATS = 50_000;
 export const GET_CONNECTIONS = 10;
