@@ -55,7 +55,7 @@
  * verify (default all three), BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION),
  * BENCH_RESERVE_SEATS (default 2000 × (BENCH_DURATION + BENCH_WARMUP)), BENCH_SALE_SEATS (default
  * 10000; also the verify part's sale events), BENCH_SALE_MULTI=0 (no 1–4 seat sale),
- * BENCH_VERIFY_TICKETS (default 1500 × BENCH_DURATION: the verify pool, one run's worth of first
+ * BENCH_VERIFY_TICKETS (default 3000 × BENCH_DURATION: the verify pool, one run's worth of first
  * scans here), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice and the whole app run with
  * --cpu-prof into .tmp/bench-profiles/; their figures are then not comparable).
  *

@@ -66,7 +66,7 @@ export const HOLDS_PER_USER = 10;
  * CHECKED_IN to SOLD; past it, scans wrap around and are DUPLICATEs. Their QR payloads are fetched
  * one by one at setup, which takes a few seconds per thousand.
  */
-export const VERIFY_TICKETS = intEnv('BENCH_VERIFY_TICKETS', 1_500 * DURATION, 100);
+export const VERIFY_TICKETS = intEnv('BENCH_VERIFY_TICKETS', 3_000 * DURATION, 100);
 export const VERIFY_CONNECTIONS = 20;
 /**
  * The verify part's warm-ups (of verify, and of the sale) last BENCH_WARMUP seconds and at least

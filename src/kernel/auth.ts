@@ -43,10 +43,21 @@ export interface TokenService {
  * itself). Only HS256 is accepted, so `alg: none` and every other algorithm are refused. Times
  * come from the injectable clock: `iat` and `exp` are set here, and `exp` is checked here.
  */
+/** How many verified tokens a process remembers (least recently used first out). */
+const VERIFIED_TOKENS = 5000;
+
 export function createTokenService(config: Config, clock: Clock): TokenService {
   const key = Buffer.from(config.jwtSecret, 'utf8');
   const signer = createSigner({ key, algorithm: 'HS256' });
-  const verifier = createVerifier({ key, algorithms: ['HS256'], ignoreExpiration: true, cache: false });
+  // Verified tokens are remembered by their text (not a hash of it, which costs as much as the
+  // HMAC): a client sends one token many times. Expiry is not cached: it is checked below, each time.
+  const verifier = createVerifier({
+    key,
+    algorithms: ['HS256'],
+    ignoreExpiration: true,
+    cache: VERIFIED_TOKENS,
+    cacheKeyBuilder: (token: string) => token,
+  });
   const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
   return {
     async sign({ userId, role, sid, type, jti = randomUUID() }) {

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { Knex } from '@mikro-orm/knex';
-import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from './clock.js';
+import { timeOrderedId } from './ids.js';
 import type { JobDefinition } from './jobs.js';
 import type { Logger } from './logger.js';
 import type { Database } from './persistence.js';
@@ -101,7 +101,7 @@ export function createOutbox(
       const now = db.time(clock.now());
       await db.all(
         `insert into ${outbox} (id, topic, payload, attempts, next_attempt_at, expires_at, created_at) values (?, ?, ?, 0, ?, ?, ?)`,
-        [uuidv7(), topic, seal(payload), now, expiresAt === undefined ? null : db.time(expiresAt), now],
+        [timeOrderedId(), topic, seal(payload), now, expiresAt === undefined ? null : db.time(expiresAt), now],
         trx,
       );
     },

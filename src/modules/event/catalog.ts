@@ -69,11 +69,20 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
     totalSeats: Number(r.total_seats),
   });
 
-  async function eventRow(eventId: string): Promise<EventRow> {
-    const [row] = await db.all<EventRow>(
-      `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = :eventId`,
-      { now: db.time(clock.now()), eventId },
-    );
+  /**
+   * The event, with its count of available seats only when asked: the count reads every seat of
+   * the event, which the other modules' reads (a ticket's hall, a QR code) do not need.
+   */
+  async function eventRow(eventId: string, counted = true): Promise<EventRow> {
+    const [row] = counted
+      ? await db.all<EventRow>(
+          `select ${EVENT_COLUMNS}, ${AVAILABLE} as available_seats from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = :eventId`,
+          { now: db.time(clock.now()), eventId },
+        )
+      : await db.all<EventRow>(
+          `select ${EVENT_COLUMNS} from ${t.events} e join ${t.venues} v on v.id = e.venue_id where e.id = :eventId`,
+          { eventId },
+        );
     if (!row) throw new AppError('EVENT_NOT_FOUND', 'No such event.');
     return row;
   }
@@ -166,7 +175,7 @@ export function createCatalog(db: Database, seats: Seats, clock: Clock) {
     },
 
     async getEvent(eventId: string): Promise<EventDto> {
-      return toEvent(await eventRow(eventId));
+      return toEvent(await eventRow(eventId, false));
     },
 
     /** The event with its seat map in row, then seat-number order. */

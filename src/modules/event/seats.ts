@@ -1,8 +1,8 @@
 import type { Knex } from '@mikro-orm/knex';
-import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, type ErrorCode, type ErrorDetail } from '../../kernel/errors.js';
 import type { Idempotency } from '../../kernel/idempotency.js';
+import { timeOrderedId } from '../../kernel/ids.js';
 import type { Database } from '../../kernel/persistence.js';
 import { isoDate } from '../../kernel/schemas.js';
 import type { ScanResult, SeatStatus } from './event.entities.js';
@@ -288,7 +288,7 @@ export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
     await db.all(
       LOG,
       {
-        id: uuidv7(),
+        id: timeOrderedId(),
         eventId: verdict.eventId,
         seatId: verdict.seatId,
         staffId,

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../../kernel/auth.js';
 import type { Clock } from '../../kernel/clock.js';
 import type { Config } from '../../kernel/config.js';
 import { AppError } from '../../kernel/errors.js';
+import { timeOrderedId } from '../../kernel/ids.js';
 import type { Database } from '../../kernel/persistence.js';
 import type { RequiredPorts } from '../../kernel/registry.js';
 import { credits } from '../../kernel/schemas.js';
@@ -305,7 +305,7 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
       }
       const started = await sagas.start<ReserveData, ReserveView>({
         kind: 'reserve',
-        orderId: uuidv7(),
+        orderId: timeOrderedId(),
         userId,
         step: 'hold',
         data: { seatIds, ttlSeconds: config.holdTtlSeconds, holdLimit: config.maxHeldSeatsPerUser },

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { v7 as uuidv7 } from 'uuid';
 import type { Principal } from '../../kernel/auth.js';
 import type { Clock } from '../../kernel/clock.js';
 import { AppError, type ErrorDetail } from '../../kernel/errors.js';
+import { timeOrderedId } from '../../kernel/ids.js';
 import type { Database } from '../../kernel/persistence.js';
 import type { RequiredPorts } from '../../kernel/registry.js';
 import { credits } from '../../kernel/schemas.js';
@@ -560,7 +560,7 @@ export function createTransfers(
       if (payer.creditBalance < amount) {
         throw new AppError('INSUFFICIENT_CREDITS', 'The buyer does not have enough credits for this transfer.');
       }
-      const transferId = uuidv7();
+      const transferId = timeOrderedId();
       const started = await sagas.start<InitiateData, InitiateView>({
         kind: 'initiate',
         orderId: transferId,

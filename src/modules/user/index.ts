@@ -1,6 +1,6 @@
 import { createTokenService } from '../../kernel/auth.js';
 import { defineModule } from '../../kernel/module.js';
-import { createAccounts, toUserDto } from './accounts.js';
+import { createAccounts } from './accounts.js';
 import { creditRoutes } from './credits.routes.js';
 import { createLedger } from './ledger.js';
 import { createOtp } from './otp.js';
@@ -40,7 +40,7 @@ export const userModule = defineModule({
     const payments = createPayments(db, createProvider(config, log), ledger, log);
 
     const port: UserPort = {
-      getUser: async ({ userId }) => toUserDto(await accounts.get(userId)),
+      getUser: ({ userId }) => accounts.profile(userId),
       getRiskFlag: async ({ userId }) => ({ userId, isFlagged: await accounts.riskFlag(userId) }),
       isSessionActive: ({ sid, userId }) => accounts.sessionActive(sid, userId),
       debit: (a) => ledger.debit(a),

@@ -1,7 +1,7 @@
 import type { Knex } from '@mikro-orm/knex';
-import { v7 as uuidv7 } from 'uuid';
 import { AppError } from '../../kernel/errors.js';
 import type { Idempotency } from '../../kernel/idempotency.js';
+import { timeOrderedId } from '../../kernel/ids.js';
 import type { Database } from '../../kernel/persistence.js';
 import type { LedgerType } from './user.entities.js';
 import type { FreezeResult, LedgerResult, MoveResult, UserPort } from './user.port.js';
@@ -35,7 +35,7 @@ export function createLedger(db: Database, idempotency: Idempotency) {
     after: Balances,
   ): Promise<LedgerResult> {
     // Time-ordered ids keep "newest first" exact for entries written in the same millisecond.
-    const id = uuidv7();
+    const id = timeOrderedId();
     const balance = after.credit_balance + after.frozen_credits;
     await db.all(
       `insert into ${ledger} (id, user_id, type, amount, balance_after, reference_id, idempotency_key, created_at)
@@ -120,7 +120,7 @@ export function createLedger(db: Database, idempotency: Idempotency) {
     select credit_balance from after`;
 
   async function changeOnce(op: string, entry: Parameters<typeof change>[1]): Promise<LedgerResult> {
-    const id = uuidv7();
+    const id = timeOrderedId();
     const { userId, amount, key } = entry;
     const binds = { id, userId, amount, key, op, type: entry.type, referenceId: entry.referenceId ?? null };
     let rows: Balances[];
