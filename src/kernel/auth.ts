@@ -49,15 +49,20 @@ const VERIFIED_TOKENS = 5000;
 export function createTokenService(config: Config, clock: Clock): TokenService {
   const key = Buffer.from(config.jwtSecret, 'utf8');
   const signer = createSigner({ key, algorithm: 'HS256' });
-  // Verified tokens are remembered by their text (not a hash of it, which costs as much as the
-  // HMAC): a client sends one token many times. Expiry is not cached: it is checked below, each time.
-  const verifier = createVerifier({
-    key,
-    algorithms: ['HS256'],
-    ignoreExpiration: true,
-    cache: VERIFIED_TOKENS,
-    cacheKeyBuilder: (token: string) => token,
-  });
+  const verifier = createVerifier({ key, algorithms: ['HS256'], ignoreExpiration: true, cache: false });
+  // Tokens whose signature verified, by their text (fast-jwt's own cache keys them by a hash, which
+  // costs as much as the HMAC): a client sends one token many times. Only the signature and the
+  // claims are remembered; expiry and the session are checked on every request.
+  const verified = new Map<string, Record<string, unknown>>();
+  const payloadOf = (token: string) => {
+    let payload = verified.get(token);
+    if (!payload) {
+      payload = verifier(token) as Record<string, unknown>;
+      if (verified.size >= VERIFIED_TOKENS) verified.delete(verified.keys().next().value as string);
+      verified.set(token, payload);
+    }
+    return payload;
+  };
   const ttl = { access: config.accessTokenTtlSeconds, refresh: config.refreshTokenTtlSeconds };
   return {
     async sign({ userId, role, sid, type, jti = randomUUID() }) {
@@ -68,7 +73,7 @@ export function createTokenService(config: Config, clock: Clock): TokenService {
     async verify(token, type) {
       let payload: Record<string, unknown>;
       try {
-        payload = verifier(token) as Record<string, unknown>;
+        payload = payloadOf(token);
       } catch {
         throw new AppError('UNAUTHORIZED', 'The token is invalid.');
       }

@@ -138,6 +138,19 @@ export function servePort(def: PortDefinition, impl: PortImpl, faults: Faults): 
 }
 
 /**
+ * A copy of a call's arguments as the wire would make it. Most calls are a flat object of ids and
+ * numbers, which a spread copies whole; only nested values need structuredClone, at several times
+ * the cost.
+ */
+function copyOf(args: unknown): unknown {
+  if (typeof args !== 'object' || args === null) return args;
+  for (const value of Object.values(args)) {
+    if (typeof value === 'object' && value !== null) return structuredClone(args);
+  }
+  return { ...args };
+}
+
+/**
  * The in-process adapter: the served port behind the same deadline and the same outcomes as the
  * HTTP adapter, so that a caller cannot tell the two apart. A call past the deadline goes on in
  * the background, as a request to a slow slice would.
@@ -156,7 +169,7 @@ export function createLocalPort<T>(def: PortDefinition, served: Methods, timeout
       });
       try {
         // A deep copy, as the wire would make: the callee cannot share objects with its caller.
-        return await Promise.race([served[method](structuredClone(args)), deadline]);
+        return await Promise.race([served[method](copyOf(args)), deadline]);
       } catch (err) {
         if (err instanceof AppError && err.status < 500) throw err;
         if (err instanceof PortCallError) throw err;

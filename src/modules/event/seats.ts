@@ -205,7 +205,7 @@ export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
   const CHECK_IN = `update ${seats} set status = 'CHECKED_IN', checked_in_at = :now, updated_at = :now
     where id = :seatId and status = 'SOLD' and owner_user_id = :expectedOwnerId
       and event_id in (select id from ${events} where hall_id = :presentedHall)
-    returning ${SEAT_COLUMNS}`;
+    returning event_id, row_number, seat_number, owner_user_id, checked_in_at`;
   const SEAT_AND_HALL = `select s.${SEAT_COLUMNS.split(', ').join(', s.')}, e.hall_id
     from ${seats} s join ${events} e on e.id = s.event_id where s.id = ?`;
   const LOG = `insert into ${scans} (id, event_id, seat_id, staff_user_id, result, presented_hall, expected_hall, scanned_at)
@@ -395,6 +395,7 @@ export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
       db.tx(async (trx) => {
         const now = new Date(clock.now());
         const t = db.time(now);
+        // Only what the verdict names: each returned column costs the UPDATE, on every scan at every gate.
         const [won] = await db.all<SeatRow>(CHECK_IN, { now: t, seatId, expectedOwnerId, presentedHall }, trx);
         const base = (r: SeatRow, result: ScanResult, expectedHall: string | null) => ({
           result,
