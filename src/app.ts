@@ -7,7 +7,10 @@ import { modules } from './modules/index.js';
 /** The configuration of the kernel and every module, from config/ and the environment. */
 export const loadAppConfig = (env: NodeJS.ProcessEnv = process.env): Config => loadConfig(env, modules);
 
-/** The TicketRemaster kernel with its modules; sessions are checked through the user port. */
+/**
+ * The TicketRemaster kernel with its modules; sessions are checked through the user port, and a
+ * slice without the user module keeps a view of their changes instead of asking per request.
+ */
 export function createApp(config: Config, options: { log?: Logger; clock?: Clock } = {}): Promise<Kernel> {
   return createKernel({
     config,
@@ -16,6 +19,7 @@ export function createApp(config: Config, options: { log?: Logger; clock?: Clock
     sessions: {
       port: 'user',
       check: (ports) => (sid, userId) => ports.get('user').isSessionActive({ sid, userId }),
+      changes: (ports) => (since) => ports.get('user').sessionChanges({ since }),
     },
     info: {
       title: 'TicketRemaster API',

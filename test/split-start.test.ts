@@ -103,6 +103,75 @@ async function splitRun(t: ExecutionContext, kind: DbKind) {
   const balance = await request(url('user'), 'GET', '/api/credits/balance', { token: fan.token });
   t.is(balance.body.data.credit_balance, 500 - 149.5);
 
+  // Sessions without a round trip: reserves call the event and order slices, and the user slice
+  // not at all (the view asks it for changes a few times a second, whatever the traffic).
+  const internalCalls = async () => {
+    const counts: Record<string, number> = {};
+    for (const m of MODULES) {
+      const text = await (await fetch(`${url(m)}/metrics`)).text();
+      for (const line of text.split('\n')) {
+        const route = /^http_requests_total\{[^}]*route="(\/internal\/[^"]+)"[^}]*\} (\d+)/.exec(line);
+        if (route) counts[route[1]] = (counts[route[1]] ?? 0) + Number(route[2]);
+      }
+    }
+    return counts;
+  };
+  // Eight reserves (a user holds at most ten seats) of seats nobody holds.
+  const RESERVES = 8;
+  const before = await internalCalls();
+  for (let i = 1; i <= RESERVES; i++) {
+    const r = await request(url('orchestrator'), 'POST', '/api/reserve', {
+      token: fan.token,
+      body: { seat_id: event.seats[i].seat_id },
+    });
+    t.is(r.status, 200, JSON.stringify(r.body));
+  }
+  const after = await internalCalls();
+  const perReserve = Object.fromEntries(
+    Object.entries(after)
+      .map(([route, n]) => [route, (n - (before[route] ?? 0)) / RESERVES] as const)
+      .filter(([route, n]) => n > 0 && route !== '/internal/user/sessionChanges'),
+  );
+  t.log(`internal calls per reserve: ${JSON.stringify(perReserve)}`);
+  t.deepEqual(
+    perReserve,
+    { '/internal/event/holdSeats': 1, '/internal/order/createOrder': 1 },
+    'no session call per request',
+  );
+
+  // A logout on the user slice reaches the orchestrator slice within a second.
+  const leaving = await login(users, fan.email, fan.password);
+  t.is((await request(url('orchestrator'), 'GET', '/api/tickets', { token: leaving.token })).status, 200);
+  await request(url('user'), 'POST', '/api/auth/logout', { token: leaving.token, body: {} });
+  const loggedOut = performance.now();
+  let status = 200;
+  while (status !== 401 && performance.now() - loggedOut < 3000) {
+    status = (await request(url('orchestrator'), 'GET', '/api/tickets', { token: leaving.token })).status;
+  }
+  const tookMs = Math.round(performance.now() - loggedOut);
+  t.log(`logout to 401 on the orchestrator slice: ${tookMs} ms`);
+  t.is(status, 401);
+  t.true(tookMs < 1000, `${tookMs} ms`);
+
+  // A role change reaches the other slices the same way: a customer's token made staff by an
+  // admin on the user slice may scan at the door on the orchestrator slice within a second.
+  const gate = await login(users, fan.email, fan.password);
+  const scan = () =>
+    request(url('orchestrator'), 'POST', '/api/verify', {
+      token: gate.token,
+      body: { qr_payload: 'bm90IGEgdGlja2V0', hall_id: 'HALL-A' },
+    });
+  t.is((await scan()).status, 403, 'a customer may not scan');
+  await request(url('user'), 'PATCH', `/api/admin/users/${fan.userId}`, {
+    token: admin.token,
+    body: { role: 'staff' },
+  });
+  const promoted = performance.now();
+  let scanned = 403;
+  while (scanned === 403 && performance.now() - promoted < 3000) scanned = (await scan()).status;
+  t.is(scanned, 400, 'now staff: the junk payload is QR_INVALID, not FORBIDDEN');
+  t.true(performance.now() - promoted < 1000);
+
   // Every line is its slice's: each module's requests show up under its own prefix.
   const lines = split.output().split('\n').filter(Boolean);
   for (const m of MODULES) {

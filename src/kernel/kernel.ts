@@ -17,6 +17,7 @@ import { buildOpenApi } from './openapi.js';
 import type { Database } from './persistence.js';
 import { createPortRouter } from './ports.js';
 import { createPortRegistry, type PortName, type PortRegistry } from './registry.js';
+import { createSessionView, type SessionChanges, type SessionView } from './sessions.js';
 
 export interface KernelOptions {
   config: Config;
@@ -26,8 +27,16 @@ export interface KernelOptions {
   log?: Logger;
   /** The one clock of every TTL; tests pass a manual one. */
   clock?: Clock;
-  /** The session check, from whichever module's port owns sessions (that module counts as required). */
-  sessions?: { port: PortName; check: (ports: PortRegistry) => SessionCheck };
+  /**
+   * The session check, from whichever module's port owns sessions (that module counts as
+   * required). With `changes`, a process without that module keeps a view of recent revocations
+   * and role changes instead of calling it per request (sessions.ts).
+   */
+  sessions?: {
+    port: PortName;
+    check: (ports: PortRegistry) => SessionCheck;
+    changes?: (ports: PortRegistry) => (since: string | null) => Promise<SessionChanges>;
+  };
   info?: { title: string; version: string; description: string };
 }
 
@@ -43,6 +52,8 @@ export interface Kernel {
   databases: Map<string, Database>;
   /** The lines the modules' afterStart returned, for the process's start banner. */
   startNotes: string[];
+  /** The view of sessions, in a process that does not own them. */
+  sessionView?: SessionView;
   openapi(): object;
   /** The port this process listens on: PORT for several modules, the module's own port alone. */
   listenPort(): number;
@@ -67,7 +78,19 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const apiRouters = [...instances.values()].flatMap((i) => i.routers);
   const info = options.info ?? { title: 'TicketRemaster API', version: '0.1.0', description: '' };
   const openapi = () => buildOpenApi(info, apiRouters);
-  const sessionCheck = options.sessions?.check(ports);
+  const sessions = options.sessions;
+  const direct = sessions?.check(ports);
+  const sessionView =
+    sessions?.changes && direct && !instances.has(sessions.port)
+      ? createSessionView({
+          changes: sessions.changes(ports),
+          fallback: direct,
+          log: log.child({ module: 'kernel' }),
+          // Older changes cannot concern an access token that is still valid.
+          keepMs: (config.accessTokenTtlSeconds + 60) * 1000,
+        })
+      : undefined;
+  const sessionCheck = sessionView?.check ?? direct;
 
   const root = new Router();
   for (const r of apiRouters) root.use(r.router.routes());
@@ -125,6 +148,7 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   for (const m of stack) app.use(m);
 
   jobs.start();
+  sessionView?.start();
   const startNotes: string[] = [];
   for (const instance of instances.values()) {
     const notes = await instance.afterStart?.();
@@ -142,12 +166,14 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     loaded,
     databases,
     startNotes,
+    sessionView,
     openapi,
     listenPort: () =>
       config.modules !== 'all' && loaded.length === 1
         ? (config.modulePorts[loaded[0].name] ?? loaded[0].defaultPort)
         : config.port,
     async stop() {
+      await sessionView?.stop();
       await jobs.stop();
       for (const instance of instances.values()) await instance.stop?.();
       await Promise.allSettled([...databases.values()].map((db) => db.close()));

@@ -29,6 +29,8 @@ const isUniqueViolation = (err: unknown) =>
 /** Accounts, password checks and login sessions. */
 /** How long a live session's check is remembered (see sessionActive). */
 export const SESSION_VIEW_MS = 1000;
+/** How far back a session view's question reaches before its last answer (see sessionChanges). */
+const SESSION_CHANGES_OVERLAP_MS = 5000;
 const MAX_SESSION_VIEWS = 100_000;
 
 export function createAccounts(db: Database, config: Config, tokens: TokenService, clock: Clock) {
@@ -193,6 +195,28 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
       return { active: true, role: row.role };
     },
 
+    /**
+     * What changed since `since` for other slices' session views: the sessions revoked and the
+     * users whose role changed, with their role now, and the time to ask from next. The window
+     * reaches SESSION_CHANGES_OVERLAP_MS further back than `since`, so that a change committed
+     * just after an earlier answer was read (its time before that answer's) is still seen. With
+     * no `since`, the window is the last `windowMs`: what a token issued before a change can still
+     * meet, as an access token lives no longer than that.
+     */
+    async sessionChanges(since: string | null, windowMs: number) {
+      const now = clock.now();
+      const from = db.time(since === null ? now - windowMs : Date.parse(since) - SESSION_CHANGES_OVERLAP_MS);
+      const [revoked, roles] = await Promise.all([
+        db.all<{ id: string }>(`select id from ${sessions} where revoked_at > ?`, [from]),
+        db.all<{ id: string; role: Role }>(`select id, role from ${usersTable} where role_changed_at > ?`, [from]),
+      ]);
+      return {
+        at: isoDate(now),
+        revoked: revoked.map((r) => r.id),
+        roles: roles.map((r) => ({ userId: r.id, role: r.role })),
+      };
+    },
+
     list: (filter: { email?: string }, offset: number, limit: number) => users().list(filter, offset, limit),
 
     /**
@@ -207,7 +231,10 @@ export function createAccounts(db: Database, config: Config, tokens: TokenServic
         if (user.role === 'admin' && patch.role && patch.role !== 'admin' && admins.length < 2) {
           throw new AppError('FORBIDDEN', 'The last admin cannot be demoted.');
         }
-        if (patch.role !== undefined) user.role = patch.role;
+        if (patch.role !== undefined && patch.role !== user.role) {
+          user.role = patch.role;
+          user.roleChangedAt = new Date(clock.now());
+        }
         if (patch.isFlagged !== undefined) user.isFlagged = patch.isFlagged;
         user.updatedAt = new Date(clock.now());
         return user;

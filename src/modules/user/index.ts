@@ -14,7 +14,16 @@ import { userRoutes } from './user.routes.js';
 import { demoAccountLines, seedUsers } from './user.seed.js';
 import { userSettings } from './user.settings.js';
 
-export type { FreezeResult, LedgerResult, MoveResult, OtpPurpose, OtpSent, UserDto, UserPort } from './user.port.js';
+export type {
+  FreezeResult,
+  LedgerResult,
+  MoveResult,
+  OtpPurpose,
+  OtpSent,
+  SessionChanges,
+  UserDto,
+  UserPort,
+} from './user.port.js';
 export { userPortDefinition } from './user.port.js';
 
 declare module '../../kernel/registry.js' {
@@ -43,6 +52,8 @@ export const userModule = defineModule({
       getUser: ({ userId }) => accounts.profile(userId),
       getRiskFlag: async ({ userId }) => ({ userId, isFlagged: await accounts.riskFlag(userId) }),
       isSessionActive: ({ sid, userId }) => accounts.sessionActive(sid, userId),
+      // An access token lives accessTokenTtlSeconds: older changes cannot concern one.
+      sessionChanges: ({ since }) => accounts.sessionChanges(since, (config.accessTokenTtlSeconds + 60) * 1000),
       debit: (a) => ledger.debit(a),
       refund: (a) => ledger.credit({ ...a, type: 'REFUND' }),
       moveCredits: (a) => ledger.move(a),

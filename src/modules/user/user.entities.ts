@@ -30,6 +30,8 @@ export const User = defineEntity({
     creditBalance: p.integer().default(0),
     /** Credits held back by open disputes, in cents; balance + frozen = ledger sum. */
     frozenCredits: p.integer().default(0),
+    /** When an admin last changed the role: other slices' session views read recent changes. */
+    roleChangedAt: p.datetime().nullable().index('users_role_changed_idx'),
     createdAt: p.datetime(),
     updatedAt: p.datetime(),
   },
@@ -63,7 +65,7 @@ export const Session = defineEntity({
     id: p.uuid().primary(),
     userId: p.uuid().index(),
     refreshJti: p.uuid(),
-    revokedAt: p.datetime().nullable(),
+    revokedAt: p.datetime().nullable().index('sessions_revoked_idx'),
     expiresAt: p.datetime(),
     createdAt: p.datetime(),
   },

@@ -219,8 +219,26 @@ export class Migration20261201UserKeysToKernel extends SchemaMigration {
   }
 }
 
+/**
+ * What other slices need to keep a view of sessions instead of asking per request: when a user's
+ * role last changed, and an index for recent revocations and role changes.
+ */
+export class Migration20261202SessionChanges extends SchemaMigration {
+  build(schema: Knex.SchemaBuilder) {
+    return schema
+      .alterTable('users', (t) => {
+        timestamp(t as unknown as Knex.CreateTableBuilder, 'role_changed_at').nullable();
+        t.index(['role_changed_at'], 'users_role_changed_idx');
+      })
+      .alterTable('sessions', (t) => {
+        t.index(['revoked_at'], 'sessions_revoked_idx');
+      });
+  }
+}
+
 export const userMigrations = [
   { name: 'Migration20261127UserInitial', class: Migration20261127UserInitial },
   { name: 'Migration20261201UserEntitiesAgree', class: Migration20261201UserEntitiesAgree },
   { name: 'Migration20261201UserKeysToKernel', class: Migration20261201UserKeysToKernel },
+  { name: 'Migration20261202SessionChanges', class: Migration20261202SessionChanges },
 ];

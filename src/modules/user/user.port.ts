@@ -2,6 +2,9 @@ import Joi from 'joi';
 import type { Role } from '../../kernel/auth.js';
 import { type PortDefinition, portMethods } from '../../kernel/ports.js';
 import { uuid } from '../../kernel/schemas.js';
+import type { SessionChanges } from '../../kernel/sessions.js';
+
+export type { SessionChanges };
 
 /** Amounts are integer cents. Timestamps are ISO strings, so both adapters return the same JSON. */
 export interface UserDto {
@@ -53,6 +56,12 @@ export interface UserPort {
   getUser(args: { userId: string }): Promise<UserDto>;
   getRiskFlag(args: { userId: string }): Promise<{ userId: string; isFlagged: boolean }>;
   isSessionActive(args: { sid: string; userId: string }): Promise<{ active: boolean; role?: Role }>;
+  /**
+   * The sessions revoked and the roles changed since `since` (a little before it: the answers
+   * overlap), for a slice that keeps a view of sessions instead of asking per request; `at` is
+   * where to ask from next. Without `since`: everything an access token alive now could meet.
+   */
+  sessionChanges(args: { since: string | null }): Promise<SessionChanges>;
   debit(args: { userId: string; amount: number; key: string; referenceId?: string }): Promise<LedgerResult>;
   refund(args: { userId: string; amount: number; key: string; referenceId?: string }): Promise<LedgerResult>;
   /** Moves credits from one user to another in one transaction (TRANSFER_OUT / TRANSFER_IN, or REVERSAL). */
@@ -96,6 +105,7 @@ export const userPortDefinition: PortDefinition = {
     getUser: Joi.object({ userId: uuid().required() }),
     getRiskFlag: Joi.object({ userId: uuid().required() }),
     isSessionActive: Joi.object({ sid: uuid().required(), userId: uuid().required() }),
+    sessionChanges: Joi.object({ since: Joi.string().isoDate().allow(null).required() }),
     debit: Joi.object({ userId: uuid().required(), amount: cents, key, referenceId: ref }),
     refund: Joi.object({ userId: uuid().required(), amount: cents, key, referenceId: ref }),
     moveCredits: Joi.object({
