@@ -2,10 +2,11 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import pg from 'pg';
-import { DATABASES, type DbKind, freshDatabase, request } from './helpers/app.js';
+import { DATABASES, type DbKind, request } from './helpers/app.js';
 import { remoteApp } from './helpers/crash.js';
 import { createEvent } from './helpers/events.js';
-import { freePort, spawnServer, waitForHealth } from './helpers/process.js';
+import { freePort, spawnServer } from './helpers/process.js';
+import { SLICES, SPLIT_ADMIN, startSplit } from './helpers/split.js';
 import { grant, login, newUser } from './helpers/users.js';
 
 /**
@@ -14,8 +15,8 @@ import { grant, login, newUser } from './helpers/users.js';
  * only its own module's database; SIGTERM stops them all.
  */
 
-const MODULES = ['user', 'order', 'event', 'orchestrator'] as const;
-const ADMIN = { email: 'split-admin@test.local', password: 'split-admin-pw-1' };
+const MODULES = SLICES;
+const ADMIN = SPLIT_ADMIN;
 
 /** The tables of each module's database (SQLite file, or PostgreSQL schema), by module. */
 async function tablesOf(kind: DbKind, dataDir: string, url: string): Promise<Record<string, string[]>> {
@@ -46,27 +47,9 @@ async function tablesOf(kind: DbKind, dataDir: string, url: string): Promise<Rec
 }
 
 async function splitRun(t: ExecutionContext, kind: DbKind) {
-  const db = kind === 'postgres' ? await freshDatabase('postgres') : undefined;
-  t.teardown(() => db?.drop());
-  const ports = Object.fromEntries(await Promise.all(MODULES.map(async (m) => [m, await freePort()] as const)));
-  const url = (m: string) => `http://127.0.0.1:${ports[m]}`;
-  const env: Record<string, string> = {
-    JWT_SECRET: 'split-start-jwt-secret-0123456789',
-    SERVICE_TOKEN: 'split-start-service-token-0123456789',
-    ADMIN_EMAIL: ADMIN.email,
-    ADMIN_PASSWORD: ADMIN.password,
-    LOG_LEVEL: 'info',
-    ...(db ? { DATABASE_URL: db.env.DATABASE_URL } : {}),
-  };
+  const { server: split, url, databaseUrl } = await startSplit(t, kind);
   for (const m of MODULES) {
-    env[`${m.toUpperCase()}_PORT`] = String(ports[m]);
-    env[`${m.toUpperCase()}_URL`] = url(m);
-  }
-  const split = spawnServer(env, { script: 'scripts/split.ts' });
-  t.teardown(() => split.cleanup());
-
-  for (const m of MODULES) {
-    const health = (await waitForHealth(split, url(m), 60_000)) as {
+    const health = (await request(url(m), 'GET', '/health')).body as {
       modules: string[];
       checks: Record<string, string>;
     };
@@ -187,7 +170,7 @@ async function splitRun(t: ExecutionContext, kind: DbKind) {
   );
 
   // Each slice has opened only its own module's database: its tables and the kernel's.
-  const tables = await tablesOf(kind, split.dataDir, db?.env.DATABASE_URL ?? '');
+  const tables = await tablesOf(kind, split.dataDir, databaseUrl ?? '');
   const kernel = ['idempotency_keys', 'job_leases', 'outbox'];
   const own = (m: string) => tables[m].filter((x) => !kernel.includes(x) && !x.startsWith('mikro_orm'));
   t.true(own('user').includes('credit_transactions') && !own('user').includes('seats'), `user: ${own('user')}`);
