@@ -199,7 +199,7 @@ test('when one slice ends on its own, start:split stops the others and exits non
   // The order slice cannot listen: its port is taken.
   const blocker = (await import('node:net')).createServer().listen(ports.order, '127.0.0.1');
   t.teardown(() => blocker.close());
-  const split = spawnServer(env, { script: 'scripts/split.ts' });
+  const split = spawnServer(env, { script: 'scripts/split.ts', group: true });
   t.teardown(() => split.cleanup());
   t.is(await split.exited, 1, split.output().slice(-2000));
   t.regex(split.output(), /order +\| exited with 1; stopping the other slices/);

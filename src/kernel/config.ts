@@ -22,6 +22,8 @@ export interface KernelConfig {
   refreshTokenTtlSeconds: number;
   trustProxy: boolean;
   rateLimitPerMinute: number;
+  /** Per-route limits (`login=10,register=5`); the other limited routes take rateLimitPerMinute. */
+  rateLimits: string;
   corsOrigins: string;
   logLevel: string;
   shutdownTimeoutMs: number;
@@ -81,6 +83,11 @@ const kernelKeys: Record<keyof KernelConfig, Joi.Schema> = {
   refreshTokenTtlSeconds: Joi.number().integer().min(1).required(),
   trustProxy: Joi.boolean().required(),
   rateLimitPerMinute: Joi.number().integer().min(1).required(),
+  rateLimits: Joi.string()
+    .pattern(/^\s*([a-z][a-z-]*\s*=\s*[1-9]\d{0,8}\s*(,\s*|$))*$/)
+    .allow('')
+    .required()
+    .messages({ 'string.pattern.base': 'must be route=number pairs separated by commas, e.g. login=10,register=5' }),
   corsOrigins: Joi.string().allow('').required(),
   logLevel: Joi.string().valid('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent').required(),
   shutdownTimeoutMs: Joi.number().integer().min(100).required(),

@@ -9,6 +9,7 @@ import type { ModuleDefinition, ModuleInstance } from './module.js';
 import { createOutbox } from './outbox.js';
 import { type Database, openDatabase } from './persistence.js';
 import type { PortImpl } from './ports.js';
+import { createRateLimits } from './ratelimit.js';
 import type { PortRegistry } from './registry.js';
 
 /** The modules MODULES names; an unknown name stops the start, listing the known ones. */
@@ -57,6 +58,7 @@ export async function startModules(loaded: ModuleDefinition[], w: Wiring) {
         intervalMs: w.config.sweepIntervalMs,
       });
       const idempotency = createIdempotency(db, w.clock);
+      const limits = createRateLimits(db, w.clock);
       const instance = await def.start({
         config: w.config,
         db,
@@ -67,6 +69,7 @@ export async function startModules(loaded: ModuleDefinition[], w: Wiring) {
         idempotency,
         outbox,
         faults: w.faults,
+        limits,
       });
       instances.set(def.name, instance);
       if (instance.port) w.ports.serve(def, instance.port as PortImpl);
@@ -77,7 +80,8 @@ export async function startModules(loaded: ModuleDefinition[], w: Wiring) {
         leased: true,
         run: idempotency.purge,
       };
-      for (const job of [outbox.job, purge, ...(instance.jobs ?? [])]) w.jobs.add(def.name, db, job);
+      const ended = { name: 'rate-limit-purge', intervalMs: 60_000, leased: true, run: limits.purge };
+      for (const job of [outbox.job, purge, ended, ...(instance.jobs ?? [])]) w.jobs.add(def.name, db, job);
     }
   } catch (err) {
     await Promise.allSettled([...databases.values()].map((db) => db.close()));

@@ -5,7 +5,6 @@ import helmet, { type HelmetOptions } from 'helmet';
 import type { Middleware } from 'koa';
 import { HttpMethodEnum, koaBody } from 'koa-body';
 import compose from 'koa-compose';
-import ratelimit from 'koa-ratelimit';
 import type { Config } from './config.js';
 import { AppError, type ErrorCode } from './errors.js';
 import { type Logger, requestScope } from './logger.js';
@@ -177,18 +176,3 @@ export const security = (config: Config): Middleware => {
   const browserFacing = compose(chain);
   return (ctx, next) => (ctx.path.startsWith('/internal/') ? next() : browserFacing(ctx, next));
 };
-
-/**
- * Per-client-address limit on one sensitive route, RATE_LIMIT_PER_MINUTE a minute. Counters are
- * in process memory: with several instances of a slice, each counts on its own.
- */
-export const rateLimit = (config: Config, name: string): Middleware =>
-  ratelimit({
-    driver: 'memory',
-    db: new Map(),
-    duration: 60_000,
-    max: config.rateLimitPerMinute,
-    id: (ctx) => `${name}:${ctx.ip}`,
-    throw: true,
-    errorMessage: 'Too many requests; slow down.',
-  });

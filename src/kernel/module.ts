@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import type { Outbox } from './outbox.js';
 import type { Database, MigrationClass } from './persistence.js';
 import type { PortDefinition } from './ports.js';
+import type { RateLimits } from './ratelimit.js';
 import type { PortName, RequiredPorts } from './registry.js';
 import type { ApiRouter } from './routing.js';
 
@@ -31,6 +32,8 @@ export interface ModuleContext<R extends PortName = never> {
   outbox: Outbox;
   /** Test-only fault points (FAULT_INJECTION). */
   faults: Faults;
+  /** Request limits on this module's database, shared by every instance of the slice. */
+  limits: RateLimits;
 }
 
 /** What a started module gives back to the kernel. */

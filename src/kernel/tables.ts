@@ -3,8 +3,8 @@ import type { Knex } from '@mikro-orm/knex';
 import { SchemaMigration, timestamp } from './migration.js';
 
 /**
- * The kernel's tables, in every module's own database: idempotency keys (`once`), job leases
- * and the outbox. Made anew for each database, because MikroORM binds an entity schema to the
+ * The kernel's tables, in every module's own database: idempotency keys (`once`), job leases,
+ * the outbox and request limits. Made anew for each database, because MikroORM binds an entity schema to the
  * instance that discovers it.
  */
 export function kernelEntities() {
@@ -41,7 +41,16 @@ export function kernelEntities() {
       createdAt: p.datetime(),
     },
   });
-  return [IdempotencyKey, JobLease, OutboxMessage];
+  const RateLimit = defineEntity({
+    name: 'RateLimit',
+    tableName: 'rate_limits',
+    properties: {
+      key: p.string().length(200).primary(),
+      windowStart: p.datetime().primary(),
+      hits: p.integer(),
+    },
+  });
+  return [IdempotencyKey, JobLease, OutboxMessage, RateLimit];
 }
 
 export class Kernel20261201BuildingBlocks extends SchemaMigration {
@@ -71,4 +80,19 @@ export class Kernel20261201BuildingBlocks extends SchemaMigration {
   }
 }
 
-export const kernelMigrations = [{ name: 'Kernel20261201BuildingBlocks', class: Kernel20261201BuildingBlocks }];
+/** Request limits counted in the database, so that every instance of a slice shares them (ratelimit.ts). */
+export class Kernel20261202RateLimits extends SchemaMigration {
+  build(schema: Knex.SchemaBuilder) {
+    return schema.createTable('rate_limits', (t) => {
+      t.string('key', 200).notNullable();
+      timestamp(t, 'window_start').notNullable();
+      t.integer('hits').notNullable();
+      t.primary(['key', 'window_start']);
+    });
+  }
+}
+
+export const kernelMigrations = [
+  { name: 'Kernel20261201BuildingBlocks', class: Kernel20261201BuildingBlocks },
+  { name: 'Kernel20261202RateLimits', class: Kernel20261202RateLimits },
+];

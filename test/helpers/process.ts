@@ -37,6 +37,11 @@ export interface SpawnOptions {
   logFile?: string;
   /** `npm` starts it through `npm start`, in its own process group. */
   launch?: 'node' | 'npm';
+  /**
+   * Its own process group, killed whole by `cleanup()`: for a script that starts processes of
+   * its own (start:split), which a kill of the script alone would leave running.
+   */
+  group?: boolean;
 }
 
 /**
@@ -50,6 +55,7 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tr-proc-'));
   const fd = options.logFile ? openSync(options.logFile, 'a') : undefined;
   const npm = options.launch === 'npm';
+  const group = npm || options.group === true;
   const [command, args] = npm
     ? ['npm', ['start']]
     : [process.execPath, ['--import', 'tsx', ...(options.nodeArgs ?? []), options.script ?? 'src/main.ts']];
@@ -58,7 +64,7 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
     cwd: process.cwd(),
     env: { PATH: process.env.PATH ?? '', ...npmEnv, NODE_ENV: 'test', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ...env },
     stdio: fd === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', fd, fd],
-    detached: npm,
+    detached: group,
   });
   if (fd !== undefined) closeSync(fd);
   let output = '';
@@ -78,7 +84,7 @@ export function spawnServer(env: Record<string, string>, options: SpawnOptions =
     output: () => (logFile ? readFileSync(logFile, 'utf8') : output),
     exited,
     cleanup() {
-      if (npm) signalGroup(child, 'SIGKILL');
+      if (group) signalGroup(child, 'SIGKILL');
       else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },

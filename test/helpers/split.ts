@@ -41,7 +41,7 @@ export async function startSplit(t: ExecutionContext, kind: DbKind, env: Record<
     all[`${m.toUpperCase()}_PORT`] = String(ports[m]);
     all[`${m.toUpperCase()}_URL`] = url(m);
   }
-  const server = spawnServer({ ...all, ...env }, { script: 'scripts/split.ts' });
+  const server = spawnServer({ ...all, ...env }, { script: 'scripts/split.ts', group: true });
   t.teardown(() => server.cleanup());
   for (const m of SLICES) await waitForHealth(server, url(m), 60_000);
   return { server, ports, url, databaseUrl: db?.env.DATABASE_URL };

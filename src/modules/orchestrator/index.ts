@@ -23,7 +23,7 @@ export const orchestratorModule = defineModule({
   requires: ['user', 'event', 'order'],
   errors: orchestratorErrors,
   settings: orchestratorSettings,
-  start({ config, db, log, ports, clock, faults, metrics }) {
+  start({ config, db, log, ports, clock, faults, metrics, limits }) {
     // A runner's claim on a saga outlives its slowest step: three tries of a port call at its deadline.
     const leaseMs = 3 * config.internalTimeoutMs + 2000;
     const sagas = createSagaLog(db, clock, faults, log, leaseMs);
@@ -44,9 +44,9 @@ export const orchestratorModule = defineModule({
     });
     return {
       routers: [
-        purchaseRoutes(purchase, transfers, config),
+        purchaseRoutes(purchase, transfers, config, limits),
         ticketRoutes(tickets),
-        transferRoutes(transfers, config),
+        transferRoutes(transfers, config, limits),
         verifyRoutes(verification),
       ],
       jobs: [

@@ -1,6 +1,6 @@
 import type { Config } from '../../kernel/config.js';
 import { idempotencyKeyHeader } from '../../kernel/idempotency.js';
-import { rateLimit } from '../../kernel/middleware.js';
+import { type RateLimits, rateLimit } from '../../kernel/ratelimit.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import * as s from './orchestrator.schemas.js';
 import type { Purchase } from './purchase.js';
@@ -9,7 +9,7 @@ import type { Transfers } from './transfers.js';
 import type { Verification } from './verification.js';
 
 /** Reserve, pay and the one-time passwords of purchases and transfers. */
-export function purchaseRoutes(purchase: Purchase, transfers: Transfers, config: Config) {
+export function purchaseRoutes(purchase: Purchase, transfers: Transfers, config: Config, limits: RateLimits) {
   const api = createApiRouter('orchestrator', 'Purchase');
 
   api.route(
@@ -92,7 +92,7 @@ export function purchaseRoutes(purchase: Purchase, transfers: Transfers, config:
         'RATE_LIMITED',
         'SERVICE_UNAVAILABLE',
       ],
-      before: [rateLimit(config, 'verify-otp')],
+      before: [rateLimit(limits, config, 'verify-otp')],
     },
     ({ principal, body }) =>
       body.context === 'transfer'
@@ -177,7 +177,7 @@ export function verifyRoutes(verification: Verification) {
 }
 
 /** Transfers of a ticket between two users, with a code on both sides, and their disputes. */
-export function transferRoutes(transfers: Transfers, config: Config) {
+export function transferRoutes(transfers: Transfers, config: Config, limits: RateLimits) {
   const api = createApiRouter('orchestrator', 'Transfers');
 
   api.route(
@@ -206,7 +206,7 @@ export function transferRoutes(transfers: Transfers, config: Config) {
         'TRANSFER_IN_PROGRESS',
         'SERVICE_UNAVAILABLE',
       ],
-      before: [rateLimit(config, 'transfer-initiate')],
+      before: [rateLimit(limits, config, 'transfer-initiate')],
     },
     ({ principal, body }) => transfers.initiate(principal, body),
   );
@@ -239,7 +239,7 @@ export function transferRoutes(transfers: Transfers, config: Config) {
         'NOT_SEAT_OWNER',
         'SERVICE_UNAVAILABLE',
       ],
-      before: [rateLimit(config, 'transfer-confirm')],
+      before: [rateLimit(limits, config, 'transfer-confirm')],
     },
     ({ principal, body }) => transfers.confirm(principal, body),
   );

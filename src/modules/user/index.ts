@@ -41,7 +41,7 @@ export const userModule = defineModule({
   port: userPortDefinition,
   errors: userErrors,
   settings: userSettings,
-  async start({ config, db, log, clock, idempotency, outbox }) {
+  async start({ config, db, log, clock, idempotency, outbox, limits }) {
     const tokens = createTokenService(config, clock);
     const accounts = createAccounts(db, config, tokens, clock);
     const ledger = createLedger(db, idempotency);
@@ -65,9 +65,9 @@ export const userModule = defineModule({
 
     return {
       routers: [
-        userRoutes(accounts, tokens, config),
+        userRoutes(accounts, tokens, config, limits),
         creditRoutes(db, accounts, ledger),
-        paymentRoutes(config, payments),
+        paymentRoutes(config, payments, limits),
       ],
       port,
       afterStart: async () => demoAccountLines(await seedUsers({ config, db, log, accounts, ledger })),

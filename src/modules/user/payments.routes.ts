@@ -1,14 +1,14 @@
 import type { Middleware } from 'koa';
 import type Stripe from 'stripe';
 import type { Config } from '../../kernel/config.js';
-import { rateLimit } from '../../kernel/middleware.js';
+import { type RateLimits, rateLimit } from '../../kernel/ratelimit.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits } from '../../kernel/schemas.js';
 import { type Payments, verifyWebhook } from './payments.js';
 import * as s from './user.schemas.js';
 
 /** Top-ups through the payment provider, and the webhook that alone turns them into credits. */
-export function paymentRoutes(config: Config, payments: Payments) {
+export function paymentRoutes(config: Config, payments: Payments, limits: RateLimits) {
   const api = createApiRouter('user', 'Payments');
 
   // Runs before body validation, so that an unsigned request is refused as such whatever it contains.
@@ -34,7 +34,7 @@ export function paymentRoutes(config: Config, payments: Payments) {
       body: s.topupBody,
       response: s.topupView,
       errors: ['RATE_LIMITED', 'SERVICE_UNAVAILABLE'],
-      before: [rateLimit(config, 'topup')],
+      before: [rateLimit(limits, config, 'topup')],
     },
     async ({ principal, body }) => {
       const intent = await payments.topup(principal.userId, body.amount, config.paymentCurrency);

@@ -2,7 +2,7 @@ import Joi from 'joi';
 import type { TokenService } from '../../kernel/auth.js';
 import type { Config } from '../../kernel/config.js';
 import { AppError } from '../../kernel/errors.js';
-import { rateLimit } from '../../kernel/middleware.js';
+import { type RateLimits, rateLimit } from '../../kernel/ratelimit.js';
 import { createApiRouter } from '../../kernel/routing.js';
 import { credits, isoDate, messageSchema } from '../../kernel/schemas.js';
 import type { Accounts } from './accounts.js';
@@ -21,7 +21,7 @@ export const userView = (u: User) => ({
 });
 
 /** Registration, login, tokens, the caller's profile and the admin user list. */
-export function userRoutes(accounts: Accounts, tokens: TokenService, config: Config) {
+export function userRoutes(accounts: Accounts, tokens: TokenService, config: Config, limits: RateLimits) {
   const api = createApiRouter('user', 'Auth and users');
 
   api.route(
@@ -33,7 +33,7 @@ export function userRoutes(accounts: Accounts, tokens: TokenService, config: Con
       body: s.registerBody,
       response: Joi.object({ user_id: Joi.string().uuid(), email: Joi.string(), message: Joi.string() }),
       errors: ['EMAIL_ALREADY_EXISTS', 'RATE_LIMITED'],
-      before: [rateLimit(config, 'register')],
+      before: [rateLimit(limits, config, 'register')],
     },
     async ({ body }) => {
       const user = await accounts.create({
@@ -56,7 +56,7 @@ export function userRoutes(accounts: Accounts, tokens: TokenService, config: Con
       body: s.loginBody,
       response: s.tokenView,
       errors: ['UNAUTHORIZED', 'RATE_LIMITED'],
-      before: [rateLimit(config, 'login')],
+      before: [rateLimit(limits, config, 'login')],
     },
     async ({ body }) => {
       const { user, ...issued } = await accounts.login(body.email, body.password);
