@@ -171,7 +171,7 @@ async function splitRun(t: ExecutionContext, kind: DbKind) {
 
   // Each slice has opened only its own module's database: its tables and the kernel's.
   const tables = await tablesOf(kind, split.dataDir, databaseUrl ?? '');
-  const kernel = ['idempotency_keys', 'job_leases', 'outbox'];
+  const kernel = ['idempotency_keys', 'job_leases', 'outbox', 'rate_limits'];
   const own = (m: string) => tables[m].filter((x) => !kernel.includes(x) && !x.startsWith('mikro_orm'));
   t.true(own('user').includes('credit_transactions') && !own('user').includes('seats'), `user: ${own('user')}`);
   t.true(own('event').includes('seats') && !own('event').includes('credit_transactions'), `event: ${own('event')}`);

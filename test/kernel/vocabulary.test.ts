@@ -150,6 +150,7 @@ const READS: Record<string, [Record<string, string>, keyof Config]> = {
   REFRESH_TOKEN_TTL_SECONDS: [{ REFRESH_TOKEN_TTL_SECONDS: '60' }, 'refreshTokenTtlSeconds'],
   TRUST_PROXY: [{ TRUST_PROXY: 'true' }, 'trustProxy'],
   RATE_LIMIT_PER_MINUTE: [{ RATE_LIMIT_PER_MINUTE: '50' }, 'rateLimitPerMinute'],
+  RATE_LIMITS: [{ RATE_LIMITS: 'login=3,register=2' }, 'rateLimits'],
   CORS_ORIGINS: [{ CORS_ORIGINS: 'https://a.example' }, 'corsOrigins'],
   LOG_LEVEL: [{ LOG_LEVEL: 'warn' }, 'logLevel'],
   SHUTDOWN_TIMEOUT_MS: [{ SHUTDOWN_TIMEOUT_MS: '500' }, 'shutdownTimeoutMs'],
