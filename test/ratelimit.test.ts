@@ -59,10 +59,28 @@ for (const kind of DATABASES) {
       await first.kernel.jobs.run('user', 'rate-limit-purge');
       const db = first.kernel.databases.get('user')!;
       const rows = await db.all<{ n: number | string }>(`select count(*) as n from ${db.table('rate_limits')}`);
-      t.is(Number(rows[0].n), 1, 'only the current window of the login limit is left');
+      t.is(Number(rows[0].n), 1, 'only the login limit, its window begun anew, is left');
     },
   );
 }
+
+test.serial(
+  '[sqlite] a window runs a minute from its first request: the turn of a clock minute lets nothing more through',
+  async (t) => {
+    const clock = manualClock();
+    // Half a second before a minute turns on the clock.
+    clock.advance(60_000 - (clock.now() % 60_000) - 500);
+    const app = await startApp('sqlite', { RATE_LIMITS: 'login=2' }, { clock });
+    t.teardown(() => app.close());
+    const login = () => app.request('POST', '/api/auth/login', { body: TEST_ADMIN });
+    t.is((await login()).status, 200);
+    clock.advance(1000);
+    t.is((await login()).status, 200);
+    isError(t, await login(), 429, 'RATE_LIMITED');
+    clock.advance(59_500);
+    t.is((await login()).status, 200, 'a minute after the first request, a new window');
+  },
+);
 
 test('a malformed RATE_LIMITS stops the start with a message naming it', (t) => {
   const error = t.throws(() => loadAppConfig({ NODE_ENV: 'test', RATE_LIMITS: 'login=ten' }));

@@ -46,7 +46,7 @@ export function kernelEntities() {
     tableName: 'rate_limits',
     properties: {
       key: p.string().length(200).primary(),
-      windowStart: p.datetime().primary(),
+      windowStart: p.datetime(),
       hits: p.integer(),
     },
   });
@@ -84,10 +84,9 @@ export class Kernel20261201BuildingBlocks extends SchemaMigration {
 export class Kernel20261202RateLimits extends SchemaMigration {
   build(schema: Knex.SchemaBuilder) {
     return schema.createTable('rate_limits', (t) => {
-      t.string('key', 200).notNullable();
+      t.string('key', 200).notNullable().primary();
       timestamp(t, 'window_start').notNullable();
       t.integer('hits').notNullable();
-      t.primary(['key', 'window_start']);
     });
   }
 }
