@@ -1,5 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { DATABASES, type DbKind, freshDatabase, request, TEST_ADMIN } from './helpers/app.js';
+import { DATABASES, type DbKind, request, TEST_ADMIN } from './helpers/app.js';
 import {
   checkInvariants,
   crashEnv,
@@ -13,8 +13,8 @@ import {
   sqliteReader,
 } from './helpers/crash.js';
 import { createEvent, seatIds } from './helpers/events.js';
-import { freePort, type Server, spawnServer, waitForHealth } from './helpers/process.js';
-import { SLICES, type Slice } from './helpers/split.js';
+import { type Server, spawnServer, waitForHealth } from './helpers/process.js';
+import { SLICES, type Slice, splitEnv } from './helpers/split.js';
 import { grant, login, newUser, type TestUser } from './helpers/users.js';
 
 /**
@@ -28,22 +28,11 @@ const BUYERS = 12;
 const GRANTED = 500;
 
 async function slices(t: ExecutionContext, kind: DbKind) {
-  const db = kind === 'postgres' ? await freshDatabase('postgres') : undefined;
-  t.teardown(() => db?.drop());
-  const ports = Object.fromEntries(
-    await Promise.all(SLICES.map(async (m) => [m, await freePort()] as const)),
-  ) as Record<Slice, number>;
-  const url = (m: Slice) => `http://127.0.0.1:${ports[m]}`;
-  const env: Record<string, string> = {
+  const { url, env, databaseUrl } = await splitEnv(t, kind, {
     ...crashEnv(200),
     ADMIN_EMAIL: TEST_ADMIN.email,
     ADMIN_PASSWORD: TEST_ADMIN.password,
-    ...(db ? { DATABASE_URL: db.env.DATABASE_URL } : {}),
-  };
-  for (const m of SLICES) {
-    env[`${m.toUpperCase()}_PORT`] = String(ports[m]);
-    env[`${m.toUpperCase()}_URL`] = url(m);
-  }
+  });
   // The first slice makes the data directory (SQLite); the others share it.
   // The user slice's debits never answer: every pay is in flight, at its debit, when the slice dies.
   const first = spawnServer({ ...env, MODULES: 'user', FAULT_INJECTION: 'user.debit=hang' });
@@ -56,7 +45,7 @@ async function slices(t: ExecutionContext, kind: DbKind) {
     for (const server of [...all].reverse()) server.cleanup();
   });
   for (const m of SLICES) await waitForHealth(running.get(m) as Server, url(m), 60_000);
-  const reader: Reader = db ? await pgReader(db.env.DATABASE_URL) : sqliteReader(dataDir);
+  const reader: Reader = databaseUrl ? await pgReader(databaseUrl) : sqliteReader(dataDir);
   t.teardown(() => reader.close());
   return {
     url,

@@ -17,7 +17,7 @@ import { buildOpenApi } from './openapi.js';
 import type { Database } from './persistence.js';
 import { createPortRouter } from './ports.js';
 import { createPortRegistry, type PortName, type PortRegistry } from './registry.js';
-import { createSessionView, type SessionChanges, type SessionView } from './sessions.js';
+import { createSessionView, type SessionChanges } from './sessions.js';
 
 export interface KernelOptions {
   config: Config;
@@ -52,8 +52,6 @@ export interface Kernel {
   databases: Map<string, Database>;
   /** The lines the modules' afterStart returned, for the process's start banner. */
   startNotes: string[];
-  /** The view of sessions, in a process that does not own them. */
-  sessionView?: SessionView;
   openapi(): object;
   /** The port this process listens on: PORT for several modules, the module's own port alone. */
   listenPort(): number;
@@ -166,7 +164,6 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
     loaded,
     databases,
     startNotes,
-    sessionView,
     openapi,
     listenPort: () =>
       config.modules !== 'all' && loaded.length === 1
