@@ -13,6 +13,7 @@ import {
   isRefusal,
   type Outcome,
   refusalOf,
+  refusedOr,
   type SagaFlow,
   type SagaLog,
   SagaTakenOver,
@@ -176,21 +177,17 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
     kind: 'pay',
     steps: {
       async debit(run) {
-        try {
-          const debit = await withRetry(() =>
-            user.debit({
-              userId: run.userId,
-              amount: run.data.total,
-              key: `order:${run.orderId}:debit`,
-              referenceId: run.orderId,
-            }),
-          );
-          return { next: 'seats', data: { balance: debit.balance } };
-        } catch (err) {
-          // Insufficient credits: nothing was charged and the seats stay held until their TTL.
-          if (isRefusal(err)) return { end: 'FAILED', outcome: refusalOf(err) };
-          throw err;
-        }
+        const debit = await refusedOr(() =>
+          user.debit({
+            userId: run.userId,
+            amount: run.data.total,
+            key: `order:${run.orderId}:debit`,
+            referenceId: run.orderId,
+          }),
+        );
+        // Insufficient credits: nothing was charged and the seats stay held until their TTL.
+        if ('refused' in debit) return { end: 'FAILED', outcome: refusalOf(debit.refused) };
+        return { next: 'seats', data: { balance: debit.ok.balance } };
       },
       async seats(run) {
         try {

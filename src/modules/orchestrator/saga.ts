@@ -400,3 +400,16 @@ export async function withRetry<T>(call: () => Promise<T>, tries = 3): Promise<T
 
 /** A refusal (typed 4xx) rather than an outage: the saga can decide on it. */
 export const isRefusal = (err: unknown): err is AppError => callOutcome(err) === 'refused';
+
+/**
+ * A call with retries (withRetry) whose refusal is an answer for the saga to decide on, not an
+ * error; an outage is thrown, and the saga is left to recovery.
+ */
+export async function refusedOr<T>(call: () => Promise<T>): Promise<{ ok: T } | { refused: AppError }> {
+  try {
+    return { ok: await withRetry(call) };
+  } catch (err) {
+    if (isRefusal(err)) return { refused: err };
+    throw err;
+  }
+}

@@ -12,6 +12,7 @@ import {
   isRefusal,
   type Outcome,
   refusalOf,
+  refusedOr,
   type SagaFlow,
   type SagaLog,
   SagaTakenOver,
@@ -109,16 +110,6 @@ const done = <R>(data: R) => ({ end: 'DONE' as const, outcome: { ok: true as con
 
 /** What the dispute saga knows once its first step has read the transfer. */
 const known = (data: DisputeData) => data as DisputeData & Deal;
-
-/** A call whose refusal ends in `onRefusal`; an outage is thrown (the saga is left to recovery). */
-async function refusedOr<T>(call: () => Promise<T>): Promise<{ ok: T } | { refused: AppError }> {
-  try {
-    return { ok: await withRetry(call) };
-  } catch (err) {
-    if (isRefusal(err)) return { refused: err };
-    throw err;
-  }
-}
 
 /**
  * Transfers of a ticket between two users, as sagas on the kernel's building blocks (saga.ts):
