@@ -1,3 +1,5 @@
+import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import Router from '@koa/router';
 import type Joi from 'joi';
 import { SERVICE_TOKEN_HEADER } from './auth.js';
@@ -46,36 +48,94 @@ export function callOutcome(err: unknown): 'refused' | Undelivered {
 }
 
 /** Errors of the connection phase: nothing was sent. */
-const NOT_CONNECTED = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-function fetchFailure(call: string, err: unknown): PortCallError {
-  const e = err as { name?: string; cause?: { code?: string } };
-  if (e?.name === 'TimeoutError') return new PortCallError('unknown', call, 'no answer before the deadline');
-  const code = e?.cause?.code ?? '';
-  if (NOT_CONNECTED.has(code)) return new PortCallError('not_delivered', call, code);
-  return new PortCallError('unknown', call, code || String(err));
-}
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 type Envelope =
   | { success: true; data: unknown }
   | { success: false; error_code: string; message: string; details?: [] };
 
 /**
+ * Idle connections are closed here after this long, before the called slice's keep-alive timeout
+ * (5 s, server.ts) closes them there: a call is never written to a connection being closed.
+ */
+const IDLE_MS = 4000;
+
+/** One POST over a keep-alive connection, with one deadline for the whole exchange. */
+function post(
+  agent: Agent,
+  url: URL,
+  headers: Record<string, string>,
+  payload: string,
+  timeoutMs: number,
+  call: string,
+): Promise<{ status: number; body: Envelope | null }> {
+  return new Promise((resolve, reject) => {
+    // Whether the request may have reached the other side: not before a connection exists.
+    let connected = false;
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (err) => fail(new PortCallError('unknown', call, String(err))));
+        res.on('end', () => {
+          clearTimeout(timer);
+          let body: Envelope | null = null;
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Envelope;
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, body });
+        });
+      },
+    );
+    const fail = (err: PortCallError) => {
+      clearTimeout(timer);
+      req.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(new PortCallError(connected ? 'unknown' : 'not_delivered', call, 'no answer before the deadline')),
+      timeoutMs,
+    );
+    req.on('socket', (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once('connect', () => (connected = true));
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? '';
+      fail(
+        new PortCallError(
+          !connected && NOT_CONNECTED.has(code) ? 'not_delivered' : 'unknown',
+          call,
+          code || String(err),
+        ),
+      );
+    });
+    req.end(payload);
+  });
+}
+
+/**
  * The HTTP adapter: `port.method(args)` becomes `POST {baseUrl}/internal/{port}/{method}`. An
  * error envelope below 500 comes back as the same AppError the local implementation would have
  * thrown; anything else is a PortCallError that says whether the call may have been applied.
+ * Calls go over node:http with keep-alive connections: a fraction of fetch's cost per call.
  */
 export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceToken: string, timeoutMs = 5000): T {
   const client: Methods = {};
+  const agent = baseUrl.startsWith('https:')
+    ? new HttpsAgent({ keepAlive: true, timeout: IDLE_MS })
+    : new Agent({ keepAlive: true, timeout: IDLE_MS });
   for (const method of Object.keys(def.methods)) {
     const call = `${def.name}.${method}`;
+    const url = new URL(`${baseUrl}/internal/${def.name}/${method}`);
     client[method] = async (args) => {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
@@ -83,26 +143,12 @@ export function createHttpPort<T>(def: PortDefinition, baseUrl: string, serviceT
       };
       const correlationId = requestScope.getStore()?.correlationId;
       if (correlationId) headers['x-correlation-id'] = correlationId;
-      let res: Response;
-      let body: Envelope | null;
-      try {
-        res = await fetch(`${baseUrl}/internal/${def.name}/${method}`, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify(args ?? {}),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        body = (await res
-          .json()
-          .catch((err) => (err?.name === 'TimeoutError' ? Promise.reject(err) : null))) as Envelope;
-      } catch (err) {
-        throw fetchFailure(call, err);
-      }
-      if (res.status < 500 && body?.success === true) return body.data;
-      if (res.status < 500 && body?.success === false && isErrorCode(body.error_code)) {
+      const { status, body } = await post(agent, url, headers, JSON.stringify(args ?? {}), timeoutMs, call);
+      if (status < 500 && body?.success === true) return body.data;
+      if (status < 500 && body?.success === false && isErrorCode(body.error_code)) {
         throw new AppError(body.error_code, body.message, body.details);
       }
-      throw new PortCallError('unknown', call, `HTTP ${res.status}`);
+      throw new PortCallError('unknown', call, `HTTP ${status}`);
     };
   }
   return client as T;
