@@ -22,7 +22,12 @@ export interface Principal {
  * Says whether a login session is still live and what role its user has now, so that a logout
  * or a role change takes effect at once. Supplied by whoever owns sessions (the user module).
  */
-export type SessionCheck = (sid: string, userId: string) => Promise<{ active: boolean; role?: Role }>;
+export type SessionCheck = (
+  sid: string,
+  userId: string,
+  /** `fresh`: ask the owner of sessions itself, not a slice's view of it (sessions.ts). */
+  options?: { fresh?: boolean },
+) => Promise<{ active: boolean; role?: Role }>;
 
 /** Who may call a route: anyone, any signed-in user, some roles, or the bearer of a refresh token. */
 export type Access = 'public' | 'user' | 'refresh' | Role[];
@@ -100,8 +105,11 @@ function bearer(ctx: Context): string | undefined {
 
 declare module 'koa' {
   interface DefaultState {
-    /** Verifies the bearer token on first use; routes call it through their access guard. */
-    authenticate: (type?: TokenType) => Promise<Principal>;
+    /**
+     * Verifies the bearer token on first use; routes call it through their access guard.
+     * `fresh` checks the session again, with its owner rather than a view of it.
+     */
+    authenticate: (type?: TokenType, options?: { fresh?: boolean }) => Promise<Principal>;
     principal?: Principal;
     bearerToken?: string;
   }
@@ -110,14 +118,14 @@ declare module 'koa' {
 /** Auth context: token verification is lazy, so public routes never pay for it. */
 export function authContext(tokens: TokenService, sessions: () => SessionCheck | undefined): Middleware {
   return async (ctx, next) => {
-    ctx.state.authenticate = async (type: TokenType = 'access') => {
-      if (ctx.state.principal) return ctx.state.principal;
+    ctx.state.authenticate = async (type: TokenType = 'access', options?: { fresh?: boolean }) => {
+      if (ctx.state.principal && !options?.fresh) return ctx.state.principal;
       const token = bearer(ctx);
       if (!token) throw new AppError('UNAUTHORIZED', 'A bearer token is required.');
       const principal = await tokens.verify(token, type);
       const check = sessions();
       if (check) {
-        const session = await check(principal.sid, principal.userId);
+        const session = await check(principal.sid, principal.userId, options);
         if (!session.active) throw new AppError('UNAUTHORIZED', 'The session has ended; log in again.');
         if (session.role) principal.role = session.role;
       }
@@ -133,9 +141,13 @@ export function authContext(tokens: TokenService, sessions: () => SessionCheck |
 export function guard(access: Access): Middleware | undefined {
   if (access === 'public') return undefined;
   return async (ctx, next) => {
-    const principal = await ctx.state.authenticate(access === 'refresh' ? 'refresh' : 'access');
+    const type = access === 'refresh' ? 'refresh' : 'access';
+    let principal = await ctx.state.authenticate(type);
     if (Array.isArray(access) && !access.includes(principal.role)) {
-      throw new AppError('FORBIDDEN', 'Your role may not do this.');
+      // A slice's view of sessions may not have seen a promotion yet: before refusing, the role
+      // is read from the owner of sessions, so that a refusal is never stale.
+      principal = await ctx.state.authenticate(type, { fresh: true });
+      if (!access.includes(principal.role)) throw new AppError('FORBIDDEN', 'Your role may not do this.');
     }
     await next();
   };

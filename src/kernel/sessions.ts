@@ -70,8 +70,8 @@ export function createSessionView(options: SessionViewOptions) {
     return running;
   };
 
-  const check: SessionCheck = async (sid, userId) => {
-    if (performance.now() - asked > staleMs) return options.fallback(sid, userId);
+  const check: SessionCheck = async (sid, userId, opts) => {
+    if (opts?.fresh || performance.now() - asked > staleMs) return options.fallback(sid, userId);
     if (revoked.has(sid)) return { active: false };
     const changed = roles.get(userId);
     return changed ? { active: true, role: changed.role } : { active: true };
