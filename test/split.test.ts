@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { request } from './helpers/app.js';
+import { freshDatabase, PG_URL, request } from './helpers/app.js';
 import { freePort, type Server, spawnServer, waitForHealth } from './helpers/process.js';
 
 const SECRETS = {
@@ -66,4 +66,28 @@ test('the user and event slices run as two processes: a token from one works on 
   }
   t.is(after, 401, 'a logout on the user slice ends the session on the event slice');
   t.true(Date.now() - loggedOut < 1000, `within a second: ${Date.now() - loggedOut} ms`);
+});
+
+// Two instances of a slice may be started together on a fresh database (a deployment's first
+// start): one migrates, the other waits for it and finds nothing left to run.
+const pgTest = PG_URL ? test : test.skip;
+pgTest('four instances of the event slice start together on a fresh PostgreSQL database', async (t) => {
+  const db = await freshDatabase('postgres');
+  t.teardown(() => db.drop());
+  const ports = await Promise.all([1, 2, 3, 4].map(() => freePort()));
+  const servers = ports.map((port) =>
+    spawnServer({ ...SECRETS, MODULES: 'event', EVENT_PORT: String(port), DATABASE_URL: db.env.DATABASE_URL }),
+  );
+  t.teardown(() => {
+    for (const s of servers) s.cleanup();
+  });
+  // No user slice: /health says 503 for it, but both processes are up and answer.
+  const up = (status: number, body: any) => status === 503 && body?.checks?.database === 'connected';
+  const bodies = await Promise.all(servers.map((s, i) => waitForHealth(s, `http://127.0.0.1:${ports[i]}`, 60_000, up)));
+  for (const body of bodies) t.deepEqual((body as { modules: string[] }).modules, ['event']);
+  const events = await Promise.all(ports.map((p) => request(`http://127.0.0.1:${p}`, 'GET', '/api/events')));
+  t.deepEqual(
+    events.map((r) => r.status),
+    ports.map(() => 200),
+  );
 });

@@ -12,6 +12,25 @@ export interface HealthOptions {
 }
 
 const PEER_TIMEOUT_MS = 1000;
+/**
+ * A database that has not answered `select 1` by then is reported disconnected: a server that
+ * drops packets would otherwise hold /health until the pool gives up on its connection attempt,
+ * past any health checker's own deadline (the Dockerfile's is 2.5 s).
+ */
+const DATABASE_TIMEOUT_MS = 1500;
+
+/** The database's ping, or false once `ms` have passed without an answer. */
+async function pingWithin(db: Database, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([db.ping(), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * `/health` checks this process's databases and asks every peer it calls for `/health/live`,
@@ -27,7 +46,7 @@ export function healthRouter(options: HealthOptions): Router {
 
   router.get('/health', async (ctx) => {
     const checks: Record<string, string> = {};
-    const dbOk = await Promise.all(options.databases.map((db) => db.ping()));
+    const dbOk = await Promise.all(options.databases.map((db) => pingWithin(db, DATABASE_TIMEOUT_MS)));
     checks.database = dbOk.every(Boolean) ? 'connected' : 'disconnected';
     await Promise.all(
       Object.entries(options.peers).map(async ([name, url]) => {

@@ -55,6 +55,9 @@ export interface DatabaseOptions {
   config: Config;
 }
 
+/** How long opening a PostgreSQL connection may take before it counts as an outage. */
+export const CONNECT_TIMEOUT_MS = 3000;
+
 function ormOptions({ module, entities, migrations, config }: DatabaseOptions): Options {
   const url = config.moduleDatabaseUrls[module] || config.databaseUrl;
   const common: Options = {
@@ -79,13 +82,18 @@ function ormOptions({ module, entities, migrations, config }: DatabaseOptions): 
       driver: PostgreSqlDriver,
       clientUrl: url,
       schema: module,
-      pool: { min: 1, max: 10 },
+      pool: { min: 1, max: config.databasePoolMax },
       // Our raw statements are named and prepared once per connection (statements.ts); PostgreSQL
       // would still plan most of them anew on every execution, judging a plan for the bound values
       // cheaper than the generic one. Every one of them is keyed by ids or bound to a partial index,
       // where the generic plan is the same plan: planning it once saves a quarter of the database's
       // CPU during a sale (ADR 5). The ORM's own queries are unnamed and planned as before.
-      driverOptions: { connection: { options: '-c plan_cache_mode=force_generic_plan' } },
+      // A connection attempt that gets no answer (a server or network that drops packets) fails
+      // after CONNECT_TIMEOUT_MS instead of the pool's 30 s: requests answer 503 soon, and the pool
+      // tries afresh on the next one, so the module comes back by itself once the server does.
+      driverOptions: {
+        connection: { options: '-c plan_cache_mode=force_generic_plan', connectionTimeoutMillis: CONNECT_TIMEOUT_MS },
+      },
     } as Options;
   }
   return {
@@ -108,9 +116,12 @@ function ormOptions({ module, entities, migrations, config }: DatabaseOptions): 
   } as Options;
 }
 
-/** A lost database connection is an outage, not a bug: answer 503 instead of 500. */
+/**
+ * A lost database connection is an outage, not a bug: answer 503 instead of 500. `timeout expired`
+ * is all that pg says of a connection attempt that ran past CONNECT_TIMEOUT_MS.
+ */
 const OUTAGE =
-  /ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|Connection ended unexpectedly|connect ETIMEDOUT|database system is|not currently accepting connections|database "[^"]+" does not exist|SQLITE_CANTOPEN|Timeout acquiring a connection/;
+  /^timeout expired|ECONNREFUSED|ECONNRESET|terminating connection|Connection terminated|Connection ended unexpectedly|connect ETIMEDOUT|database system is|not currently accepting connections|database "[^"]+" does not exist|SQLITE_CANTOPEN|Timeout acquiring a connection/;
 
 export function asOutage(err: unknown): unknown {
   if (
@@ -122,10 +133,32 @@ export function asOutage(err: unknown): unknown {
   return err;
 }
 
+/**
+ * Brings the module's schema up to date. On PostgreSQL several instances of a slice may start at
+ * once on a fresh database: each migrates under a session lock of its schema, so that the first
+ * creates the tables and the others, once it is done, find nothing left to run.
+ */
+async function migrate(orm: MikroORM) {
+  if (orm.config.get('driver') !== PostgreSqlDriver) return void (await orm.getMigrator().up());
+  const knex = (orm.em as EntityManager).getKnex();
+  const lock = `ticketremaster:migrate:${orm.config.get('schema')}`;
+  const conn = await knex.client.acquireConnection();
+  try {
+    await knex.raw('select pg_advisory_lock(hashtext(?))', [lock]).connection(conn);
+    try {
+      await orm.getMigrator().up();
+    } finally {
+      await knex.raw('select pg_advisory_unlock(hashtext(?))', [lock]).connection(conn);
+    }
+  } finally {
+    await knex.client.releaseConnection(conn);
+  }
+}
+
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   const orm = await MikroORM.init(ormOptions(options));
   try {
-    await orm.getMigrator().up();
+    await migrate(orm);
   } catch (err) {
     await orm.close(true);
     throw err;
