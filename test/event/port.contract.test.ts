@@ -22,8 +22,9 @@ import { sharedAppWithAdmin } from '../helpers/users.js';
 
 /**
  * One contract for the event port, run against the in-process adapter and the HTTP adapter on
- * every database: reads, an order's holds, its release and its sale, and owner changes (the door, the argument
- * checks and the service credential are in port.door.test.ts). The sweeper is held off, so an
+ * every database: reads, an order's holds, its release, its sale and its abandonment (with the
+ * abandonOrder route's argument checks), and owner changes (the door, the other argument checks
+ * and the service credential are in port.door.test.ts). The sweeper is held off, so an
  * expired hold stays in its row as HELD and only the readers' rule makes it available.
  */
 
@@ -374,6 +375,125 @@ for (const kind of DATABASES) {
       t.like(await seatRow(app, a3), { status: 'SOLD', owner_user_id: sold.userId });
     });
 
+    test.serial(
+      name(
+        'abandonOrder releases the order’s live and expired holds, answers { released, sold: 0 }; no confirm sells them after',
+      ),
+      async (t) => {
+        const port = make(app);
+        const e = await small();
+        const [a1, a2, a3, b1] = e.seats.map((s) => s.seat_id);
+        const [user, order] = [randomUUID(), randomUUID()];
+        await port.holdSeats({ ...reserve(user, order, [a1]), ttlSeconds: 30 });
+        clock.advance(30_000);
+        // The order holds a second seat, live, beside its expired first hold (still HELD in its row).
+        await port.holdSeats({ ...reserve(user, order, [a2]), ttlSeconds: 30 });
+        const other = await holdOne(port, b1);
+        t.like(await seatRow(app, a1), { status: 'HELD', hold_order_id: order });
+        t.deepEqual(await port.abandonOrder({ orderId: order, seatIds: [a1, a2] }), { released: 2, sold: 0 });
+        const untouched = async () => {
+          for (const seatId of [a1, a2]) {
+            t.like(await seatRow(app, seatId), {
+              status: 'AVAILABLE',
+              held_by_user_id: null,
+              hold_order_id: null,
+              held_until: null,
+              owner_user_id: null,
+              sold_order_id: null,
+              price_paid: null,
+            });
+          }
+        };
+        await untouched();
+        t.like(
+          await seatRow(app, b1),
+          { status: 'HELD', hold_order_id: other.orderId },
+          'another order keeps its hold',
+        );
+        // A confirm of the order arriving late (its live second hold would have sold) is refused, and sells nothing.
+        const sale = { orderId: order, userId: user };
+        await rejects(t, port.confirmOrder({ ...sale, seats: [{ seatId: a2, pricePaid: 14950 }] }), 'SEAT_NOT_HELD');
+        await rejects(
+          t,
+          port.confirmOrder({
+            ...sale,
+            seats: [
+              { seatId: a1, pricePaid: 14950 },
+              { seatId: a2, pricePaid: 14950 },
+            ],
+          }),
+          'SEAT_NOT_HELD',
+        );
+        await untouched();
+        t.deepEqual(
+          await port.abandonOrder({ orderId: order, seatIds: [a1, a2] }),
+          { released: 0, sold: 0 },
+          'a repeat',
+        );
+        t.deepEqual(await port.abandonOrder({ orderId: randomUUID(), seatIds: [a3] }), { released: 0, sold: 0 });
+        t.like(await seatRow(app, a3), { status: 'AVAILABLE' });
+      },
+    );
+
+    test(
+      name('abandonOrder after a confirm releases nothing and answers { released: 0, sold: n }; a repeat the same'),
+      async (t) => {
+        const port = make(app);
+        const e = await small();
+        const [a1, , a3, b1] = e.seats.map((s) => s.seat_id);
+        const h = await port.holdSeats(reserve(randomUUID(), randomUUID(), [a1, b1]));
+        const sale = {
+          orderId: h.orderId,
+          userId: h.userId,
+          seats: [
+            { seatId: a1, pricePaid: 14950 },
+            { seatId: b1, pricePaid: 8000 },
+          ],
+        };
+        const sold = await port.confirmOrder(sale);
+        const rows = async () => Promise.all([a1, b1].map((s) => seatRow(app, s)));
+        const before = await rows();
+        await sleep(5);
+        t.deepEqual(await port.abandonOrder({ orderId: h.orderId, seatIds: [a1, b1] }), { released: 0, sold: 2 });
+        t.deepEqual(
+          await port.abandonOrder({ orderId: h.orderId, seatIds: [b1, a1] }),
+          { released: 0, sold: 2 },
+          'a repeat',
+        );
+        t.deepEqual(await rows(), before, 'the sold seats are untouched, not even updated_at');
+        // Only the seats asked about that this very order bought count.
+        t.deepEqual(await port.abandonOrder({ orderId: h.orderId, seatIds: [b1, a3, randomUUID()] }), {
+          released: 0,
+          sold: 1,
+        });
+        t.deepEqual(await port.abandonOrder({ orderId: randomUUID(), seatIds: [a1, b1] }), { released: 0, sold: 0 });
+        t.deepEqual(await port.confirmOrder(sale), sold, 'a repeat of the confirm still answers the sale');
+      },
+    );
+
+    test(name('abandonOrder refuses malformed arguments with VALIDATION_ERROR and changes nothing'), async (t) => {
+      const port = make(app);
+      const e = await small();
+      const seatId = e.seats[0].seat_id;
+      const h = await holdOne(port, seatId);
+      const ok = { orderId: h.orderId, seatIds: [seatId] };
+      const bad: [string, unknown][] = [
+        ['order id not a UUID', { ...ok, orderId: "' OR 1=1 --" }],
+        ['seat id not a UUID', { ...ok, seatIds: [seatId, 'seat-1'] }],
+        ['no seats', { ...ok, seatIds: [] }],
+        ['101 seats', { ...ok, seatIds: [seatId, ...Array.from({ length: 100 }, () => randomUUID())] }],
+        ['a seat twice', { ...ok, seatIds: [seatId, seatId] }],
+        ['seat ids not a list', { ...ok, seatIds: seatId }],
+        ['no seat ids', { orderId: h.orderId }],
+        ['no order id', { seatIds: [seatId] }],
+      ];
+      for (const [what, args] of bad) {
+        const err = await refused(t, port.abandonOrder(args as never));
+        t.is(err.code, 'VALIDATION_ERROR', what);
+      }
+      t.like(await seatRow(app, seatId), { status: 'HELD', hold_order_id: h.orderId });
+    });
+
     test(
       name('confirmOrder sells every seat of a live hold at its price, or none; a repeat answers the same'),
       async (t) => {
@@ -553,4 +673,29 @@ for (const kind of DATABASES) {
       await rejects(t, port.setOwner({ seatId: randomUUID(), ...anyone }), 'SEAT_NOT_FOUND');
     });
   }
+
+  test(`[${kind}] the internal abandonOrder route answers malformed arguments with 400 VALIDATION_ERROR`, async (t) => {
+    const e = await small();
+    const seatId = e.seats[0].seat_id;
+    const h = await holdOne(ADAPTERS.local(app), seatId);
+    const headers = { 'x-service-token': app.kernel.config.serviceToken };
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['order id not a UUID', { orderId: "' OR 1=1 --", seatIds: [seatId] }, 'orderId'],
+      ['seat id not a UUID', { orderId: h.orderId, seatIds: [seatId, 'seat-1'] }, 'seatIds[1]'],
+      ['no seats', { orderId: h.orderId, seatIds: [] }, 'seatIds'],
+      [
+        '101 seats',
+        { orderId: h.orderId, seatIds: [seatId, ...Array.from({ length: 100 }, () => randomUUID())] },
+        'seatIds',
+      ],
+    ];
+    for (const [what, body, field] of cases) {
+      const res = await app.request('POST', '/internal/event/abandonOrder', { headers, body });
+      t.is(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
+      t.is(res.body.error_code, 'VALIDATION_ERROR', what);
+      const fields = (res.body.details ?? []).map((d: { field: string }) => d.field);
+      t.true(fields.includes(field), `${what}: details name ${field}: ${JSON.stringify(res.body)}`);
+    }
+    t.like(await seatRow(app, seatId), { status: 'HELD', hold_order_id: h.orderId }, 'the hold is untouched');
+  });
 }

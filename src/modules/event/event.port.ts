@@ -96,6 +96,12 @@ export interface EventPort {
   /** Releases every seat still held for the order; a repeat releases nothing more. */
   releaseOrder(args: { orderId: string }): Promise<{ released: number }>;
   /**
+   * Gives the order up: releases every seat still held for it, so that no confirm sent earlier can
+   * sell one any more, and answers how many of `seatIds` it bought (a confirm sells all or none).
+   * A payment is refunded only when that is none. Safe to repeat.
+   */
+  abandonOrder(args: { orderId: string; seatIds: string[] }): Promise<{ released: number; sold: number }>;
+  /**
    * Sells every seat of the order to `userId` at its price, or none: only while every hold is
    * live and this order's, else HOLD_EXPIRED (the order's holds ran out) or SEAT_NOT_HELD. A
    * repeat after the sale answers the sold seats.
@@ -141,6 +147,7 @@ export const eventPortDefinition: PortDefinition = {
       holdLimit: Joi.number().integer().min(1).max(1000).required(),
     }),
     releaseOrder: Joi.object({ orderId: id }),
+    abandonOrder: Joi.object({ orderId: id, seatIds: Joi.array().items(id).min(1).max(100).unique().required() }),
     confirmOrder: Joi.object({
       orderId: id,
       userId: id,

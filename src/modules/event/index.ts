@@ -70,6 +70,7 @@ export const eventModule = defineModule({
         return hold;
       },
       releaseOrder: (args) => seats.releaseOrder(args),
+      abandonOrder: (args) => seats.abandonOrder(args),
       confirmOrder: (args) => seats.confirmOrder(args),
       setOwner: (args) => seats.setOwner(args),
       checkIn: (args) => counted(seats.checkIn(args)),

@@ -185,6 +185,7 @@ export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
       held_until = null, updated_at = :now
     where ${pg ? `id in (select id from ${seats} where hold_order_id = :orderId and status = 'HELD' order by id for update) and ` : ''}status = 'HELD' and hold_order_id = :orderId
     returning id`;
+  const SOLD_TO_ORDER = `select count(*) as n from ${seats} where ${inIds('id')} and sold_order_id = :orderId`;
   /** `:prices` is a JSON object from seat id to the price paid for it. */
   const PRICE_PAID = pg ? `(:prices::jsonb ->> id::text)::int` : `json_extract(:prices, '$."' || id || '"')`;
   const HELD_HERE = `status = 'HELD' and hold_order_id = :orderId and held_by_user_id = :userId and held_until > :now`;
@@ -344,6 +345,17 @@ export function createSeats(db: Database, clock: Clock, { once }: Idempotency) {
     async releaseOrder({ orderId }: Args<'releaseOrder'>) {
       const rows = await db.all(RELEASE_ORDER, { now: db.time(clock.now()), orderId });
       return { released: rows.length };
+    },
+
+    /**
+     * Releases what is still held for the order, then counts the seats of `seatIds` it bought.
+     * Once the release has committed no confirm can sell them (a confirm needs them HELD for the
+     * order), so the count is final whatever arrives late.
+     */
+    async abandonOrder({ orderId, seatIds }: Args<'abandonOrder'>) {
+      const released = await db.all(RELEASE_ORDER, { now: db.time(clock.now()), orderId });
+      const [row] = await db.all<{ n: number | string }>(SOLD_TO_ORDER, { ids: idList(seatIds), orderId });
+      return { released: released.length, sold: Number(row.n) };
     },
 
     /** Sells every seat of the order or none (see EventPort.confirmOrder): one UPDATE, a read only to explain. */

@@ -218,6 +218,15 @@ export function createPurchase(ports: Ports, sagas: SagaLog, db: Database, confi
         return { end: 'DONE', outcome: { ok: true, data: payView(run) } };
       },
       async refund(run) {
+        // A confirm sent before the refusal (a first attempt that timed out, or one from a crashed
+        // instance) can still land after it: another event instance's clock, or a long wait for
+        // a connection, may judge the hold live. The order is given up first, so that none can
+        // land any more; if one already sold the seats, the order goes forward instead.
+        const seatIds = run.data.seats.map((s) => s.seatId);
+        const given = await withRetry(() => event.abandonOrder({ orderId: run.orderId, seatIds }));
+        if (given.sold === seatIds.length) return { next: 'order', data: { error: undefined } };
+        // A confirm sells all or none: a part sold is a broken invariant, never refunded over.
+        if (given.sold > 0) throw new Error(`order ${run.orderId}: ${given.sold} of ${seatIds.length} seats sold`);
         const refund = await withRetry(() =>
           user.refund({
             userId: run.userId,
