@@ -44,6 +44,9 @@ export type Transaction = <T>(fn: (execute: Execute) => Promise<T>) => Promise<T
  * statements and nothing else. A knex transaction would cost several times more (it prepares
  * every statement anew), and it is on the hot path of every debit and every new order.
  */
+/** A plain read: `select …` (not a CTE, which may write). */
+const READ = /^\s*select\b/i;
+
 export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Transaction } {
   const pool = knex.client as unknown as Pool;
   let conn: SqliteConnection | undefined;
@@ -172,6 +175,17 @@ export function sqliteExecutor(knex: Knex): { execute: Execute; transaction: Tra
       : new Promise<T>((resolve, reject) => b.settle.push({ done: () => resolve(value), fail: reject }));
 
   const execute: Execute = async <T>(sql: string, params: readonly unknown[]) => {
+    // A read while no batch is open runs alone, outside any transaction: it takes no write lock,
+    // so a process that only reads this file (a tool, a test) never makes its writer's
+    // transactions fail busy. A read while a batch is open runs in it, after its writes.
+    if (!batch && !opening && READ.test(sql)) {
+      const c = use((await pool.acquireConnection()) as SqliteConnection);
+      try {
+        return runOn<T>(c, sql, params);
+      } finally {
+        await pool.releaseConnection(c);
+      }
+    }
     for (let b = ready(); ; b = ready()) {
       if (b) return durable(b, runIn<T>(b, sql, params));
       await turn();
