@@ -11,7 +11,10 @@ export const loadAppConfig = (env: NodeJS.ProcessEnv = process.env): Config => l
  * The TicketRemaster kernel with its modules; sessions are checked through the user port, and a
  * slice without the user module keeps a view of their changes instead of asking per request.
  */
-export function createApp(config: Config, options: { log?: Logger; clock?: Clock } = {}): Promise<Kernel> {
+export function createApp(
+  config: Config,
+  options: { log?: Logger; clock?: Clock; background?: boolean } = {},
+): Promise<Kernel> {
   return createKernel({
     config,
     modules,

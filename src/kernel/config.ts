@@ -31,8 +31,12 @@ export interface KernelConfig {
   internalTimeoutMs: number;
   /** How long a background job's lease lasts unless renewed; a killed holder's lease runs out after it. */
   jobLeaseMs: number;
+  /** Most connections a module's PostgreSQL pool opens, in each process. */
+  databasePoolMax: number;
   /** Test-only fault points (`point=error|hang|exit`, comma-separated); refused in production. */
   faultInjection: string;
+  /** Test-only: a file holding milliseconds added to the system clock, so a test moves a process's time. */
+  clockOffsetFile: string;
 }
 
 /**
@@ -93,13 +97,16 @@ const kernelKeys: Record<keyof KernelConfig, Joi.Schema> = {
   shutdownTimeoutMs: Joi.number().integer().min(100).required(),
   internalTimeoutMs: Joi.number().integer().min(10).max(120_000).required(),
   jobLeaseMs: Joi.number().integer().min(100).max(3_600_000).required(),
+  databasePoolMax: Joi.number().integer().min(1).max(1000).required(),
   faultInjection: Joi.string().pattern(FAULT).allow('').required(),
+  clockOffsetFile: Joi.string().allow('').required(),
 };
 
 const kernelProduction: Record<string, Joi.Schema> = {
   jwtSecret: Joi.string().min(32).invalid(Joi.ref('$defaults.jwtSecret')),
   serviceToken: Joi.string().min(32).invalid(Joi.ref('$defaults.serviceToken')),
   faultInjection: Joi.valid('').messages({ 'any.only': '{{#label}} must be empty in production' }),
+  clockOffsetFile: Joi.valid('').messages({ 'any.only': '{{#label}} must be empty in production' }),
 };
 
 export class ConfigError extends Error {}

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import Koa, { type Middleware } from 'koa';
 import { authContext, createTokenService, internalGuard, type SessionCheck, type TokenService } from './auth.js';
-import { type Clock, systemClock } from './clock.js';
+import { type Clock, fileClock, systemClock } from './clock.js';
 import type { Config } from './config.js';
 import { docsRouter } from './docs.js';
 import { AppError } from './errors.js';
@@ -38,6 +38,11 @@ export interface KernelOptions {
     changes?: (ports: PortRegistry) => (since: string | null) => Promise<SessionChanges>;
   };
   info?: { title: string; version: string; description: string };
+  /**
+   * false: no background work (jobs, the session view) and no afterStart: a kernel that only
+   * reads and writes the databases of running slices, as a test's or a tool's window on them.
+   */
+  background?: boolean;
 }
 
 export interface Kernel {
@@ -61,7 +66,7 @@ export interface Kernel {
 export async function createKernel(options: KernelOptions): Promise<Kernel> {
   const { config, modules } = options;
   const log = options.log ?? createLogger(config.logLevel);
-  const clock = options.clock ?? systemClock;
+  const clock = options.clock ?? (config.clockOffsetFile ? fileClock(config.clockOffsetFile) : systemClock);
   const loaded = selectModules(modules, config.modules);
   const tokens = createTokenService(config, clock);
   const faults = createFaults(config.faultInjection, log);
@@ -145,12 +150,14 @@ export async function createKernel(options: KernelOptions): Promise<Kernel> {
   ];
   for (const m of stack) app.use(m);
 
-  jobs.start();
-  sessionView?.start();
   const startNotes: string[] = [];
-  for (const instance of instances.values()) {
-    const notes = await instance.afterStart?.();
-    if (Array.isArray(notes)) startNotes.push(...notes);
+  if (options.background !== false) {
+    jobs.start();
+    sessionView?.start();
+    for (const instance of instances.values()) {
+      const notes = await instance.afterStart?.();
+      if (Array.isArray(notes)) startNotes.push(...notes);
+    }
   }
 
   return {

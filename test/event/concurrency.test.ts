@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { AppError } from '../../src/kernel/errors.js';
 import type { OrderHoldDto } from '../../src/modules/event/index.js';
-import { DATABASES } from '../helpers/app.js';
+import { TARGETS } from '../helpers/app.js';
 import { ADAPTERS, createEvent, eventSql, HOLD_LIMIT, holdOne, scansOf, seatRow, sellSeat } from '../helpers/events.js';
 import { sharedAppWithAdmin } from '../helpers/users.js';
 
@@ -28,7 +28,7 @@ const oddOne = (results: PromiseSettledResult<unknown>[]) => {
   return odd ? `${odd.reason?.name}: ${odd.reason?.message}` : 'none';
 };
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind, { SWEEP_INTERVAL_MS: '3600000' });
 
   for (const [adapter, make] of Object.entries(ADAPTERS)) {

@@ -7,14 +7,32 @@ import { createApp, loadAppConfig } from '../../src/app.js';
 import type { Clock } from '../../src/kernel/clock.js';
 import type { Kernel } from '../../src/kernel/kernel.js';
 import { listen, type Running } from '../../src/kernel/server.js';
+import { startSplitApp } from './split-app.js';
 
 export type DbKind = 'sqlite' | 'postgres';
+/** One process with every module, or the four modules as four processes behind one edge. */
+export type Shape = 'single' | 'split';
+/** Where a scenario runs: a database in one process (`sqlite`), or in four (`sqlite split`). */
+export type Target = DbKind | `${DbKind} split`;
 
 /** PostgreSQL server for tests: TEST_DATABASE_URL, else DATABASE_URL; absent → SQLite only. */
 export const PG_URL = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL || '';
 
 /** The databases every suite runs on: SQLite always, PostgreSQL when one is configured. */
 export const DATABASES: DbKind[] = PG_URL ? ['sqlite', 'postgres'] : ['sqlite'];
+
+/** The shapes the scenario suite runs in: both, unless TEST_SHAPES names one (`single` or `split`). */
+export const SHAPES: Shape[] = (process.env.TEST_SHAPES || 'single,split')
+  .split(',')
+  .filter((s): s is Shape => s === 'single' || s === 'split');
+
+/** The scenario suite's targets: every database in every shape. */
+export const TARGETS: Target[] = SHAPES.flatMap((shape) =>
+  DATABASES.map((kind): Target => (shape === 'single' ? kind : `${kind} split`)),
+);
+
+export const dbOf = (target: Target): DbKind => target.split(' ')[0] as DbKind;
+export const shapeOf = (target: Target): Shape => (target.endsWith(' split') ? 'split' : 'single');
 
 export interface TestDb {
   env: Record<string, string>;
@@ -56,7 +74,10 @@ export interface Response<T = any> {
 
 export interface TestApp {
   kind: DbKind;
+  shape: Shape;
   url: string;
+  /** Every process's own base URL (one in one process, four when split): /metrics is per process. */
+  sliceUrls: string[];
   kernel: Kernel;
   running: Running;
   env: Record<string, string>;
@@ -96,12 +117,17 @@ export async function answer<T = any>(res: globalThis.Response): Promise<Respons
 
 export const TEST_ADMIN = { email: 'root@test.local', password: 'root-password-1' };
 
-/** Boots the real kernel (all modules unless MODULES says otherwise) on a fresh database. */
+/**
+ * Boots the real kernel (all modules unless MODULES says otherwise) on a fresh database; for a
+ * split target, the four slices as processes behind one edge (split-app.ts).
+ */
 export async function startApp(
-  kind: DbKind,
+  target: Target,
   env: Record<string, string> = {},
   options: { clock?: Clock } = {},
 ): Promise<TestApp> {
+  const kind = dbOf(target);
+  if (shapeOf(target) === 'split') return startSplitApp(kind, env, options);
   const db = await freshDatabase(kind);
   const fullEnv = {
     NODE_ENV: 'test',
@@ -116,7 +142,9 @@ export async function startApp(
   const url = `http://127.0.0.1:${running.port}`;
   return {
     kind,
+    shape: 'single',
     url,
+    sliceUrls: [url],
     kernel,
     running,
     env: fullEnv,
@@ -133,7 +161,7 @@ export async function startApp(
  * The returned object forwards to the app once it has started, so tests use it like a TestApp.
  */
 export function sharedApp(
-  kind: DbKind,
+  kind: Target,
   options: { env?: Record<string, string>; clock?: Clock; ready?: (app: TestApp) => Promise<void> } = {},
 ): TestApp {
   let app: TestApp | undefined;

@@ -516,7 +516,11 @@ export async function stopServer(server: Server, timeoutMs = 10_000) {
  * requests: it has `url` and `request`, nothing of a kernel.
  */
 export function remoteApp(url: string): TestApp {
-  return { url, request: (method, path, options) => request(url, method, path, options) } as TestApp;
+  return {
+    url,
+    sliceUrls: [url],
+    request: (method, path, options) => request(url, method, path, options),
+  } as TestApp;
 }
 
 /**
@@ -530,7 +534,9 @@ export async function restartApp(app: TestApp, env: Record<string, string>, cloc
   const url = `http://127.0.0.1:${running.port}`;
   return {
     kind: app.kind,
+    shape: 'single',
     url,
+    sliceUrls: [url],
     kernel,
     running,
     env: fullEnv,

@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ExecutionContext } from 'ava';
 import test from 'ava';
 import type { Clock } from '../../src/kernel/clock.js';
-import { type DbKind, late, startApp, type TestApp } from './app.js';
+import type { Database } from '../../src/kernel/persistence.js';
+import { late, startApp, type Target, type TestApp } from './app.js';
 import { standIn } from './stand-in.js';
 import { adminLogin, type TestUser } from './users.js';
 
@@ -30,8 +32,24 @@ export interface OtpCatcher {
 /** The env that sends codes to the catcher. */
 export const WEBHOOK = (url: string) => ({ OTP_DELIVERY: 'webhook', OTP_WEBHOOK_URL: `${url}/otp` });
 
-/** Codes are delivered from the outbox after the commit: this waits for the delivery pass under way. */
-export const settleOutbox = (app: TestApp) => app.kernel.jobs.run('user', 'outbox');
+/**
+ * Codes are delivered from the outbox after the commit: this waits for the delivery pass under
+ * way. In four processes that pass runs in the user slice: this waits until none of its messages
+ * is left untried (each is delivered and gone, or has failed once). It does not deliver them from
+ * this process: a second process writing a SQLite file makes the slice's own writes fail busy.
+ */
+export async function settleOutbox(app: TestApp) {
+  if (app.shape === 'single') return app.kernel.jobs.run('user', 'outbox');
+  const db = app.kernel.databases.get('user') as Database;
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const [row] = await db.all<{ n: number | string }>(
+      `select count(*) as n from ${db.table('outbox')} where last_error is null`,
+    );
+    if (Number(row.n) === 0) return;
+    await sleep(20);
+  }
+}
 
 /** The OTP webhook catcher, closed when `scope` (a test, or a file's hooks) ends. */
 export async function otpWebhook(scope: Pick<ExecutionContext, 'teardown'>): Promise<OtpCatcher> {
@@ -57,7 +75,7 @@ export async function otpWebhook(scope: Pick<ExecutionContext, 'teardown'>): Pro
  * One app for a whole test file on one database, whose codes go to a catcher, with its admin
  * logged in: one before hook starts all three (ava runs a file's before hooks concurrently).
  */
-export function sharedAppWithOtp(kind: DbKind, env: Record<string, string> = {}, clock?: Clock) {
+export function sharedAppWithOtp(kind: Target, env: Record<string, string> = {}, clock?: Clock) {
   const closers: (() => unknown)[] = [];
   let app: TestApp | undefined;
   let admin: TestUser | undefined;

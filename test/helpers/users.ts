@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../src/kernel/clock.js';
 import { userPortDefinition } from '../../src/modules/user/index.js';
-import { type DbKind, late, sharedApp, TEST_ADMIN, type TestApp } from './app.js';
+import { late, sharedApp, type Target, TEST_ADMIN, type TestApp } from './app.js';
 import { rowCounts } from './assert.js';
 import { adaptersOf } from './ports.js';
 
@@ -52,7 +52,7 @@ export async function grant(app: TestApp, admin: TestUser, userId: string, amoun
 export const USER_ADAPTERS = adaptersOf('user', userPortDefinition);
 
 /** One app for the file on one database, and its admin, logged in once before the tests. */
-export function sharedAppWithAdmin(kind: DbKind, env: Record<string, string> = {}, clock?: Clock) {
+export function sharedAppWithAdmin(kind: Target, env: Record<string, string> = {}, clock?: Clock) {
   let admin: TestUser | undefined;
   const app = sharedApp(kind, {
     env,

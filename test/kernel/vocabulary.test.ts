@@ -156,6 +156,8 @@ const READS: Record<string, [Record<string, string>, keyof Config]> = {
   SHUTDOWN_TIMEOUT_MS: [{ SHUTDOWN_TIMEOUT_MS: '500' }, 'shutdownTimeoutMs'],
   INTERNAL_TIMEOUT_MS: [{ INTERNAL_TIMEOUT_MS: '1234' }, 'internalTimeoutMs'],
   JOB_LEASE_MS: [{ JOB_LEASE_MS: '4321' }, 'jobLeaseMs'],
+  DATABASE_POOL_MAX: [{ DATABASE_POOL_MAX: '3' }, 'databasePoolMax'],
+  CLOCK_OFFSET_FILE: [{ CLOCK_OFFSET_FILE: 'clock-offset' }, 'clockOffsetFile'],
   FAULT_INJECTION: [{ FAULT_INJECTION: 'user.debit=error' }, 'faultInjection'],
 };
 for (const name of ['USER', 'ORDER', 'EVENT', 'ORCHESTRATOR']) {

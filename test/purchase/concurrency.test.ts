@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
-import { DATABASES, type Response } from '../helpers/app.js';
+import { type Response, TARGETS } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { createEvent, eventSql, seatRow } from '../helpers/events.js';
 import { ledgerSum } from '../helpers/ledger.js';
@@ -49,7 +49,7 @@ const triples = () => [
 const namedSeats = (res: Response) =>
   (res.body?.details ?? []).map((d: { field: string }) => /^seat_ids\[(\d+)\]$/.exec(d.field)?.[1] ?? d.field);
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const clock = manualClock();
   const { app, admin } = sharedAppWithAdmin(
     kind,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { DATABASES, type Response } from '../helpers/app.js';
+import { type Response, TARGETS } from '../helpers/app.js';
 import { createEvent } from '../helpers/events.js';
 import { cents, orderStates, pay, reserve, seatStates } from '../helpers/purchase.js';
 import { accountsOf, type Buyer, checkSale, newBuyers, outcome, tally } from '../helpers/sale.js';
@@ -28,7 +28,7 @@ const EXPECTED = {
 
 const random = (n: number) => Math.floor(Math.random() * n);
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind);
 
   test.serial(

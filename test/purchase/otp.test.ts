@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
-import { DATABASES, startApp } from '../helpers/app.js';
+import { startApp, TARGETS } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { type CreatedEvent, createEvent, seatRow } from '../helpers/events.js';
 import { sharedAppWithOtp } from '../helpers/otp-catcher.js';
@@ -21,7 +21,7 @@ const PHONE = '+6598765432';
 
 const wrongFor = (code: string) => (code === '000000' ? '111111' : '000000');
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const clock = manualClock();
   const { app, admin, otp } = sharedAppWithOtp(kind, ENV, clock);
   const name = (s: string) => `[${kind}] ${s}`;

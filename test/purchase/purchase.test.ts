@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { manualClock } from '../../src/kernel/clock.js';
-import { DATABASES, type Response } from '../helpers/app.js';
+import { type Response, TARGETS } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { type CreatedEvent, createEvent, moveIntoPast, seatRow, smallEvent } from '../helpers/events.js';
 import { sharedAppWithOtp } from '../helpers/otp-catcher.js';
@@ -58,7 +58,7 @@ const fieldsOf = (res: Response) => (res.body.details ?? []).map((d: { field: st
 /** A validation detail that names the seat list or one of its items (`seat_ids`, `seat_ids[2]`, `seat_ids.2`). */
 const SEAT_LIST_FIELD = /^seat_ids(\[\d+\]|\.\d+)?$/;
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const clock = manualClock();
   const { app, admin, otp } = sharedAppWithOtp(kind, ENV, clock);
   const name = (s: string) => `[${kind}] ${s}`;

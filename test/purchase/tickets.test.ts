@@ -1,6 +1,6 @@
 import { createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
-import { DATABASES } from '../helpers/app.js';
+import { TARGETS } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { type CreatedEvent, smallEvent } from '../helpers/events.js';
 import { bought, cents, checkInvariants, held } from '../helpers/purchase.js';
@@ -46,7 +46,7 @@ function flipped(payload: string, at: number) {
   return raw.toString('base64');
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind, { QR_ENCRYPTION_KEY: KEY.toString('hex') });
   const name = (s: string) => `[${kind}] ${s}`;
   let granted = 0;

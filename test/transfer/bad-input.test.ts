@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { DATABASES, type TestApp } from '../helpers/app.js';
+import { TARGETS, type TestApp } from '../helpers/app.js';
 import { isError, MALFORMED_JSON } from '../helpers/assert.js';
 import { HOSTILE } from '../helpers/bad-input.cases.js';
 import { smallEvent } from '../helpers/events.js';
@@ -31,7 +31,7 @@ async function written(app: TestApp) {
   };
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin, otp } = sharedAppWithOtp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
-import { DATABASES, type TestApp } from '../helpers/app.js';
+import { TARGETS, type TestApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { ADAPTERS, type CreatedEvent, createEvent, newStaff, seatRow, smallEvent } from '../helpers/events.js';
 import { ledgerSum } from '../helpers/ledger.js';
@@ -27,7 +27,7 @@ import { grant, newUser, type TestUser } from '../helpers/users.js';
  * codes end the transfer), and NOT_OWNER at the door for the old owner's QR.
  */
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin, otp } = sharedAppWithOtp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
   let granted = 0;

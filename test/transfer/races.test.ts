@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { DATABASES, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, TARGETS, type TestApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { type CreatedEvent, seatRow, smallEvent } from '../helpers/events.js';
 import { otpWebhook, settleOutbox, sharedAppWithOtp, WEBHOOK } from '../helpers/otp-catcher.js';
@@ -16,7 +16,7 @@ import { adminLogin, grant, newUser, type TestUser } from '../helpers/users.js';
 
 const ROUNDS = 4;
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin, otp } = sharedAppWithOtp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
   let granted = 0;
@@ -134,7 +134,7 @@ for (const kind of DATABASES) {
 }
 
 // Codes that run out: a short OTP_TTL_SECONDS, on an app of its own.
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   test(`[${kind}] codes that run out end the transfer: confirm and verify-otp answer OTP_EXPIRED, the seat is free again`, async (t) => {
     const hook = await otpWebhook(t);
     const app: TestApp = await startApp(kind, { ...WEBHOOK(hook.url), OTP_TTL_SECONDS: '1' });

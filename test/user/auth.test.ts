@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { SESSION_VIEW_MS } from '../../src/modules/user/accounts.js';
-import { DATABASES, sharedApp, startApp } from '../helpers/app.js';
+import { sharedApp, startApp, TARGETS } from '../helpers/app.js';
 import { isError, isInvalid, USER_VIEW_KEYS } from '../helpers/assert.js';
 import { claimsOf, expired, sign, unsigned } from '../helpers/tokens.js';
 import { adminLogin, login, newUser } from '../helpers/users.js';
@@ -12,7 +12,7 @@ const PASSWORD = 'correct-horse-1';
 
 const uniqueEmail = () => `u-${randomUUID()}@test.local`;
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const app = sharedApp(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { AppError } from '../../src/kernel/errors.js';
-import { DATABASES, sharedApp } from '../helpers/app.js';
+import { sharedApp, TARGETS } from '../helpers/app.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { adminLogin, grant, newUser, USER_ADAPTERS } from '../helpers/users.js';
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const app = sharedApp(kind);
 
   for (const [adapter, make] of Object.entries(USER_ADAPTERS)) {

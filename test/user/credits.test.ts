@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { DATABASES } from '../helpers/app.js';
+import { TARGETS } from '../helpers/app.js';
 import { isError, isInvalid } from '../helpers/assert.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { grant, newUser, sharedAppWithAdmin, type TestUser, userRowCounts } from '../helpers/users.js';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind);
   const name = (s: string) => `[${kind}] ${s}`;
 

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import test, { type ExecutionContext } from 'ava';
 import Stripe from 'stripe';
-import { DATABASES, type DbKind, startApp, type TestApp } from '../helpers/app.js';
+import { startApp, TARGETS, type Target, type TestApp } from '../helpers/app.js';
 import { ledgerSum } from '../helpers/ledger.js';
 import { standIn } from '../helpers/stand-in.js';
 import { newUser, type TestUser } from '../helpers/users.js';
 
 const SECRET = `whsec_test_${randomBytes(16).toString('hex')}`;
 
-const boot = (kind: DbKind, env: Record<string, string> = {}) =>
+const boot = (kind: Target, env: Record<string, string> = {}) =>
   startApp(kind, { STRIPE_WEBHOOK_SECRET: SECRET, PAYMENT_PROVIDER: 'fake', ...env });
 
 async function topup(app: TestApp, user: TestUser, amount: number) {
@@ -85,7 +85,7 @@ async function intentCount(app: TestApp): Promise<number> {
   return Number(row.n);
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   test(`[${kind}] a top-up creates a payment intent awaiting payment and credits nothing`, async (t) => {
     const app = await boot(kind);
     t.teardown(() => app.close());
@@ -320,7 +320,7 @@ async function fakeStripeApi(t: ExecutionContext, fail = false) {
 }
 
 /** The app on the `stripe` provider, pointed at a local stand-in for Stripe's API. */
-async function withStripe(t: ExecutionContext, kind: DbKind, failing = false) {
+async function withStripe(t: ExecutionContext, kind: Target, failing = false) {
   const api = await fakeStripeApi(t, failing);
   const app = await boot(kind, {
     PAYMENT_PROVIDER: 'stripe',
@@ -331,7 +331,7 @@ async function withStripe(t: ExecutionContext, kind: DbKind, failing = false) {
   return { api, app };
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   test(`[${kind}] the stripe provider creates the intent at Stripe and its signed success credits the creator`, async (t) => {
     const { api, app } = await withStripe(t, kind);
     const u = await newUser(app);

@@ -1,6 +1,6 @@
 import { createCipheriv, randomBytes, randomUUID } from 'node:crypto';
 import test from 'ava';
-import { DATABASES, type TestApp } from '../helpers/app.js';
+import { TARGETS, type TestApp } from '../helpers/app.js';
 import { isError } from '../helpers/assert.js';
 import { type CreatedEvent, scansOf, smallEvent } from '../helpers/events.js';
 import { bought, cents, checkInvariants, held } from '../helpers/purchase.js';
@@ -32,7 +32,7 @@ async function staffOf(app: TestApp, admin: TestUser, role = 'staff') {
   return staff;
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind, { QR_ENCRYPTION_KEY: KEY.toString('hex') });
   const name = (s: string) => `[${kind}] ${s}`;
   let granted = 0;
@@ -240,7 +240,7 @@ for (const kind of DATABASES) {
   });
 }
 
-for (const kind of DATABASES) {
+for (const kind of TARGETS) {
   const { app, admin } = sharedAppWithAdmin(kind, { QR_ENCRYPTION_KEY: KEY.toString('hex'), QR_TTL_SECONDS: '1' });
 
   test(`[${kind}] with QR_TTL_SECONDS=1, a code from the endpoint is EXPIRED two seconds later`, async (t) => {
