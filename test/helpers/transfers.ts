@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Response, TestApp } from './app.js';
 import type { OtpCatcher } from './otp-catcher.js';
 import type { TestUser } from './users.js';
@@ -38,6 +39,18 @@ export async function codesOf(otp: OtpCatcher, transferId: string, deal: Deal) {
   const buyer = last(deal.buyer);
   if (!seller || !buyer) throw new Error(`codes of ${transferId}: ${JSON.stringify(sent)}`);
   return { seller, buyer };
+}
+
+/** The codes of a transfer, polled: a server of its own delivers them from its outbox on its own time. */
+export async function codesIn(otp: OtpCatcher, transferId: string, deal: Deal) {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await codesOf(otp, transferId, deal);
+    } catch (err) {
+      if (tries > 100) throw err;
+      await sleep(100);
+    }
+  }
 }
 
 /** A code that is not `code` (six digits). */

@@ -26,7 +26,7 @@ import {
 import { createEvent, newStaff } from '../helpers/events.js';
 import { type OtpCatcher, otpWebhook, WEBHOOK } from '../helpers/otp-catcher.js';
 import { bought } from '../helpers/purchase.js';
-import { act, codesOf, confirm, type Deal, initiated } from '../helpers/transfers.js';
+import { act, codesIn, confirm, type Deal, initiated } from '../helpers/transfers.js';
 import { adminLogin, grant, newUser, type TestUser } from '../helpers/users.js';
 
 /**
@@ -79,18 +79,6 @@ interface Setup {
   deal: Deal;
   transferId: string;
   codes: { seller: string; buyer: string };
-}
-
-/** The codes of a transfer, polled: a spawned server's outbox delivers them on its own time. */
-async function codesIn(hook: OtpCatcher, transferId: string, deal: Deal) {
-  for (let tries = 0; ; tries++) {
-    try {
-      return await codesOf(hook, transferId, deal);
-    } catch (err) {
-      if (tries > 100) throw err;
-      await sleep(100);
-    }
-  }
 }
 
 /**
