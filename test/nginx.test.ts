@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test, { type ExecutionContext } from 'ava';
 import { DATABASES, type DbKind, request } from './helpers/app.js';
 import { remoteApp } from './helpers/crash.js';
 import { createEvent } from './helpers/events.js';
-import { freePort } from './helpers/process.js';
+import { NGINX, startNginx } from './helpers/nginx.js';
 import { SPLIT_ADMIN, type Split, startSplit } from './helpers/split.js';
 import { grant, login, newUser, type TestUser } from './helpers/users.js';
 
@@ -17,63 +15,6 @@ import { grant, login, newUser, type TestUser } from './helpers/users.js';
  * OpenAPI document; the edge keeps /internal and /metrics to itself, forwards the correlation id
  * (every slice a request touches logs it), and answers 503 in the envelope for a slice that is down.
  */
-
-const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
-
-/** deploy/nginx.conf with this test's ports and paths. */
-function nginxConfig(split: Split, edgePort: number, dir: string) {
-  let conf = readFileSync('deploy/nginx.conf', 'utf8')
-    .replace('listen 8080;', `listen 127.0.0.1:${edgePort};`)
-    .replace('root /srv/ticketremaster;', `root ${dir};`)
-    .replace('http {', `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;`);
-  for (const [slice, port] of [
-    ['user', 5000],
-    ['order', 5001],
-    ['event', 5002],
-    ['orchestrator', 5003],
-  ] as const) {
-    conf = conf.replace(`server 127.0.0.1:${port};`, `server 127.0.0.1:${split.ports[slice]};`);
-  }
-  return conf;
-}
-
-async function startNginx(t: ExecutionContext, split: Split) {
-  const dir = mkdtempSync(join(tmpdir(), 'tr-nginx-'));
-  // nginx's workers run as another user (nobody): they read the document from here.
-  chmodSync(dir, 0o755);
-  const edgePort = await freePort();
-  writeFileSync(join(dir, 'nginx.conf'), nginxConfig(split, edgePort, dir));
-  // The merged document, as a deployment writes it with `npm run openapi`.
-  const doc = spawn(process.execPath, ['--import', 'tsx', 'scripts/openapi.ts', join(dir, 'openapi.json')]);
-  await new Promise((resolve) => doc.once('exit', resolve));
-  const nginx = spawn(
-    NGINX as string,
-    ['-p', dir, '-e', 'stderr', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let output = '';
-  nginx.stderr.on('data', (d) => {
-    output += d;
-  });
-  const exited = new Promise((resolve) => nginx.once('exit', resolve));
-  t.teardown(async () => {
-    // TERM is nginx's fast shutdown: the master stops its workers too (a KILL would orphan them).
-    nginx.kill('SIGTERM');
-    await Promise.race([exited, sleep(5000)]);
-    nginx.kill('SIGKILL');
-    nginx.stderr.destroy();
-    rmSync(dir, { recursive: true, force: true });
-  });
-  const edge = `http://127.0.0.1:${edgePort}`;
-  for (let i = 0; i < 100; i++) {
-    if (await fetch(`${edge}/nope`).catch(() => undefined)) return { edge, dir };
-    if (nginx.exitCode !== null) break;
-    await sleep(100);
-  }
-  throw new Error(`nginx did not start: ${output}`);
-}
 
 /** The last code the user slice logged for a user and a reference (development delivery to the log). */
 function loggedCode(split: Split, userId: string, referenceId: string): string | undefined {
@@ -99,7 +40,7 @@ async function codeOf(split: Split, user: TestUser, referenceId: string) {
 async function throughTheEdge(t: ExecutionContext, kind: DbKind) {
   // OTP_DELIVERY=log: the codes come from the user slice's log lines.
   const split = await startSplit(t, kind, { NODE_ENV: 'development', SEED_DEMO: 'false', OTP_DELIVERY: 'log' });
-  const { edge, dir } = await startNginx(t, split);
+  const { edge, dir } = await startNginx(t, split.ports, { openapi: true });
   const app = remoteApp(edge);
 
   // Every module's routes through one base URL.
