@@ -18,24 +18,37 @@
  *   table is rebuilt compact (VACUUM; VACUUM FULL on PostgreSQL), so every run starts from the
  *   state of a freshly created event.
  *   The purchase part (BENCH_PARTS has `purchase`), in bench/lib/purchase.ts:
- *   5. the whole app (NODE_ENV=test, for its cheap password hashes) creates the reserve pool
- *      (BENCH_RESERVE_SEATS seats), a 10,000-seat event per flash sale, the users of the reserve
- *      run (one per 10 seats: a user holds at most 10) and 100 buyers per sale with credits, all
- *      through the API, and logs every user in.
- *   6. the whole app in one process (MODULES=all, LOG_LEVEL=warn): POST /api/reserve of one seat
- *      at 50 connections with autocannon (a warm-up, then the run); then the flash sales
- *      (bench/lib/flash.ts): 100 buyers on 50 keep-alive connections reserve (1 seat an order,
- *      then 1–4) and pay until the event is sold out; oversells are counted from the databases.
- *   7. the raw-SQL baseline (bench/sale-baseline.ts), alone, on tables of its own that it creates
+ *   5. the whole app (NODE_ENV=test, for its cheap password hashes) creates, for each shape of
+ *      BENCH_SHAPES (data of its own, made alike), the reserve pool (BENCH_RESERVE_SEATS seats),
+ *      a 10,000-seat event per flash sale, the users of the reserve run (one per 10 seats: a user
+ *      holds at most 10) and 100 buyers per sale with credits, all through the API, and logs
+ *      every user in.
+ *   6. the whole app in one process (MODULES=all, LOG_LEVEL=warn; shape `single`): POST
+ *      /api/reserve of one seat at 50 connections with autocannon (a warm-up, then the run); then
+ *      the flash sales (bench/lib/flash.ts): 100 buyers on 50 keep-alive connections reserve
+ *      (1 seat an order, then 1–4) and pay until the event is sold out; oversells are counted
+ *      from the databases.
+ *   7. every held seat back to AVAILABLE and the seats table rebuilt compact; then the split shape
+ *      (`split`, bench/lib/split.ts): the four slices as four processes, as the Procfile runs them
+ *      (MODULES=user, order, event, orchestrator, LOG_LEVEL=warn, each on its port with every
+ *      slice's URL, the same secrets and the same DATABASE_URL, so each its own schema; on SQLite
+ *      each its own file), and in front of them Debian's nginx with deploy/nginx.conf (its ports
+ *      rewritten, as test/nginx.test.ts does; the slices with TRUST_PROXY=true), its one base URL
+ *      for the clients; without nginx, each request goes straight to the slice that owns it by
+ *      that file's routes (the table says which). The same reserve run and the same flash sales
+ *      as in 6, each against the single process's: seats/s (target ≥ 50 %) and p99 (target ≤ 2×),
+ *      reported, never asserted. Each run of 6–8 also reports the CPU, in % of a core, of each
+ *      server process, of the bench database's PostgreSQL backends and of the load generator.
+ *   8. the raw-SQL baseline (bench/sale-baseline.ts), alone, on tables of its own that it creates
  *      afresh for each run: the same reserve run and the same flash sales.
  *   The verify part (BENCH_PARTS has `verify`), in bench/lib/verify.ts; figures are reported
  *   against the targets (p99 < 20 ms alone, < 50 ms during the sale), never asserted:
- *   8. the whole app (NODE_ENV=test, MAX_SEATS_PER_ORDER=100) creates, through the API, the ticket
+ *   9. the whole app (NODE_ENV=test, MAX_SEATS_PER_ORDER=100) creates, through the API, the ticket
  *      pool (an event of BENCH_VERIFY_TICKETS seats, bought in orders of 100 by owners of 1,000
  *      tickets each, and each ticket's QR payload fetched by its owner from
  *      GET /api/tickets/{id}/qr), a staff user (PATCH /api/admin/users/{id} {role: staff}), and
  *      three 10,000-seat sale events with 100 buyers each.
- *   9. the whole app in one process (MODULES=all, LOG_LEVEL=warn, QR_TTL_SECONDS=3600, so the
+ *  10. the whole app in one process (MODULES=all, LOG_LEVEL=warn, QR_TTL_SECONDS=3600, so the
  *      payloads stay valid): POST /api/verify {qr_payload, hall_id} with the staff token at 20
  *      connections (autocannon), each request the next ticket of the pool in a random order, so
  *      every scan is a first scan (SUCCESS) until the pool runs out (then DUPLICATE): a warm-up,
@@ -52,15 +65,19 @@
  * BENCH_DB=sqlite|postgres|both (default both: PostgreSQL when one is reachable),
  * BENCH_DATABASE_URL / DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test when
  * `pg_isready -h 127.0.0.1` succeeds), BENCH_PARTS: a comma-separated list of hold, purchase,
- * verify (default all three), BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION),
+ * verify (default all three), BENCH_SHAPES: a comma-separated list of single, split (the purchase
+ * part's shapes of the real server; default both), BENCH_NGINX (the nginx of the split shape:
+ * default /usr/sbin/nginx or /usr/bin/nginx where installed; a path; `none`: each request straight
+ * to its slice), BENCH_HOLD_SEATS (default 20000 × BENCH_DURATION),
  * BENCH_RESERVE_SEATS (default 2000 × (BENCH_DURATION + BENCH_WARMUP)), BENCH_SALE_SEATS (default
  * 10000; also the verify part's sale events), BENCH_SALE_MULTI=0 (no 1–4 seat sale),
  * BENCH_VERIFY_TICKETS (default 3000 × BENCH_DURATION: the verify pool, one run's worth of first
- * scans here), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice and the whole app run with
- * --cpu-prof into .tmp/bench-profiles/; their figures are then not comparable).
+ * scans here), BENCH_CPU_PROF=1 (the LOG_LEVEL=warn event slice, the whole app and the split
+ * shape's slices run with --cpu-prof into .tmp/bench-profiles/, the slices into
+ * <db>-split-<module>/; their figures are then not comparable).
  *
  * The steps live in bench/lib/: settings (these knobs), databases, processes, setup, load,
- * purchase, flash, verify, report.
+ * purchase, split, flash, verify, report.
  */
 import os from 'node:os';
 import { type BenchDb, postgresDb, postgresServer, sqliteDb } from './lib/databases.js';

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, type Server, spawnServer, waitForHealth } from '../../test/helpers/process.js';
 import type { BenchDb } from './databases.js';
@@ -29,13 +29,13 @@ async function start(
   db: BenchDb,
   name: string,
   env: (port: number) => Record<string, string>,
-  options: { script?: string; nodeArgs?: string[] } = {},
+  options: { script?: string; nodeArgs?: string[]; port?: number } = {},
 ): Promise<Child> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const base = `http://127.0.0.1:${port}`;
   const server = spawnServer(
     { ...db.env, ...env(port) },
-    { ...options, dataDir: db.dir, logFile: join(db.dir, `${name}.log`) },
+    { script: options.script, nodeArgs: options.nodeArgs, dataDir: db.dir, logFile: join(db.dir, `${name}.log`) },
   );
   const child = { name, base, server };
   live.add(child);
@@ -154,3 +154,40 @@ export const startSaleBaseline = (db: BenchDb) =>
     (port) => ({ BASELINE_PORT: String(port), DATABASE_URL: db.env.DATABASE_URL ?? '' }),
     { script: 'bench/sale-baseline.ts' },
   );
+
+/**
+ * One slice of the split shape (`MODULES=<module>`, LOG_LEVEL=warn) on the given port, with the
+ * environment every slice shares (`env`: the ports and URLs of all four); with `profile`, a CPU
+ * profile lands in PROFILE_DIR/<kind>-split-<module>. Ready once its own database is connected:
+ * its /health also asks the slices it calls, which may not be up yet.
+ */
+export function startSlice(
+  db: BenchDb,
+  module: string,
+  port: number,
+  env: Record<string, string>,
+  profile: boolean,
+): Promise<Child> {
+  const nodeArgs: string[] = [];
+  if (profile) {
+    const dir = join(PROFILE_DIR, `${db.kind}-split-${module}`);
+    mkdirSync(dir, { recursive: true });
+    nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
+  }
+  return start(db, `${db.kind}-split-${module}`, () => ({ ...serverEnv, LOG_LEVEL: 'warn', ...env, MODULES: module }), {
+    nodeArgs,
+    port,
+  });
+}
+
+/** User and system CPU seconds of a process so far, from /proc (Linux); undefined elsewhere or once it is gone. */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}

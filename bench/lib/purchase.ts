@@ -27,14 +27,22 @@ import {
   SALE_CONNECTIONS,
   SALE_MULTI,
   SALE_SEATS,
+  SHAPES,
+  type Shape,
   WARMUP,
 } from './settings.js';
 import { api, benchVenue } from './setup.js';
+import { cpuMeter, type Routing, startSplit } from './split.js';
 
-/** One row of the purchase table: POST /api/reserve at 50 connections, or a flash sale. */
+/**
+ * One row of the purchase table: POST /api/reserve at 50 connections, or a flash sale. `server`
+ * is the whole app in one process, `split` the four slices in four processes.
+ */
 export interface PurchaseRow {
   scenario: string;
-  target: 'server' | 'baseline';
+  target: 'server' | 'split' | 'baseline';
+  /** Split rows: through nginx (deploy/nginx.conf), or each request straight to its slice. */
+  routing?: Routing;
   connections: number;
   /** Flash sales: the buyers' loops sharing the connections. */
   buyers?: number;
@@ -56,6 +64,13 @@ export interface PurchaseRow {
   /** Reserve runs: requests past the seat pool, which can only be refused. */
   poolWrapped?: boolean;
   ratioToBaseline?: number;
+  /**
+   * Split rows: against the single process's row of the same scenario, the split's seats/s over
+   * the single's (the issue's target: ≥ 0.5) and its p99 over the single's (target: ≤ 2).
+   */
+  vsSingle?: { throughput: number; p99: number };
+  /** CPU during the run, in % of one core: each server process, the bench database's backends, the load generator. */
+  cpuPct?: Record<string, number>;
   loadAvg1m: number;
   sale?: SaleResult & { check: SaleCheck };
   raw?: autocannon.Result & { perSecond?: number[] };
@@ -72,11 +87,17 @@ const SALES: Sale[] = [
   ...(SALE_MULTI ? [{ scenario: 'flash sale, 1–4 seats an order', seatsPerOrder: [1, 4] as [number, number] }] : []),
 ];
 
-export interface PurchaseSetup {
+/** What one shape of the real server runs on: the same set-up for each, made alike. */
+export interface ShapeData {
+  reserveEventIds: string[];
   reserveSeatIds: string[];
   reserveUsers: Buyer[];
   /** Per flash sale (as SALES): its event, seats and buyers. */
   sales: { eventId: string; seatIds: string[]; buyers: Buyer[] }[];
+}
+
+export interface PurchaseSetup {
+  shapes: Partial<Record<Shape, ShapeData>>;
   /** How long the users took to register and log in, and how many. */
   usersMs: number;
   users: number;
@@ -116,10 +137,10 @@ export async function registerUsers(base: string, count: number): Promise<Buyer[
 }
 
 /**
- * The real server's side of the purchase runs, through the API of the whole app: the reserve
- * pool (RESERVE_SEATS seats) and its users (one per HOLDS_PER_USER seats, since a user holds at
- * most that many), and per flash sale a SALE_SEATS-seat event and SALE_BUYERS buyers granted
- * SALE_BALANCE credits each.
+ * The real server's side of the purchase runs, through the API of the whole app, once per shape
+ * in BENCH_SHAPES (each runs on data of its own, made alike): the reserve pool (RESERVE_SEATS
+ * seats) and its users (one per HOLDS_PER_USER seats, since a user holds at most that many), and
+ * per flash sale a SALE_SEATS-seat event and SALE_BUYERS buyers granted SALE_BALANCE credits each.
  */
 export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
   const server = await startPurchaseSetupServer(db, ADMIN);
@@ -134,31 +155,51 @@ export async function purchaseSetup(db: BenchDb): Promise<PurchaseSetup> {
       return { eventId, seatIds: full.seats.map((s) => s.seat_id) };
     };
 
-    log(db.kind, `purchase setup: the reserve pool of ${RESERVE_SEATS} seats and ${SALES.length} sale event(s)`);
-    const reserveSeatIds: string[] = [];
-    for (let left = RESERVE_SEATS, n = 1; left > 0; left -= MAX_EVENT_SEATS, n++) {
-      reserveSeatIds.push(...(await create(`Bench reserve pool ${n}`, Math.min(left, MAX_EVENT_SEATS))).seatIds);
-    }
-    const saleEvents = [];
-    for (const [i, sale] of SALES.entries())
-      saleEvents.push(await create(`Bench ${sale.scenario} (${i + 1})`, SALE_SEATS));
-
     const reserveUsers = Math.ceil(RESERVE_SEATS / HOLDS_PER_USER);
-    const users = reserveUsers + SALES.length * SALE_BUYERS;
+    const perShape = reserveUsers + SALES.length * SALE_BUYERS;
+    const events: Partial<
+      Record<Shape, Omit<ShapeData, 'reserveUsers' | 'sales'> & { sales: { eventId: string; seatIds: string[] }[] }>
+    > = {};
+    for (const shape of SHAPES) {
+      log(
+        db.kind,
+        `purchase setup (${shape}): the reserve pool of ${RESERVE_SEATS} seats and ${SALES.length} sale event(s)`,
+      );
+      const pool = { reserveEventIds: [] as string[], reserveSeatIds: [] as string[] };
+      for (let left = RESERVE_SEATS, n = 1; left > 0; left -= MAX_EVENT_SEATS, n++) {
+        const e = await create(`Bench reserve pool ${n} (${shape})`, Math.min(left, MAX_EVENT_SEATS));
+        pool.reserveEventIds.push(e.eventId);
+        pool.reserveSeatIds.push(...e.seatIds);
+      }
+      const sales = [];
+      for (const [i, sale] of SALES.entries())
+        sales.push(await create(`Bench ${sale.scenario} (${i + 1}, ${shape})`, SALE_SEATS));
+      events[shape] = { ...pool, sales };
+    }
+
+    const users = perShape * SHAPES.length;
     log(db.kind, `purchase setup: registering and logging in ${users} users`);
     const started = performance.now();
     const buyers = await registerUsers(base, users);
-    const saleBuyers = buyers.slice(reserveUsers);
-    await inParallel(saleBuyers, 8, (b) =>
-      api(base, 'POST', '/api/admin/credits', { user_id: b.userId, amount: SALE_BALANCE, reason: 'bench' }, admin),
-    );
-    return {
-      reserveSeatIds,
-      reserveUsers: buyers.slice(0, reserveUsers),
-      sales: saleEvents.map((e, i) => ({ ...e, buyers: saleBuyers.slice(i * SALE_BUYERS, (i + 1) * SALE_BUYERS) })),
-      usersMs: Math.round(performance.now() - started),
-      users,
-    };
+    const shapes: PurchaseSetup['shapes'] = {};
+    for (const [k, shape] of SHAPES.entries()) {
+      const mine = buyers.slice(k * perShape, (k + 1) * perShape);
+      const saleBuyers = mine.slice(reserveUsers);
+      await inParallel(saleBuyers, 8, (b) =>
+        api(base, 'POST', '/api/admin/credits', { user_id: b.userId, amount: SALE_BALANCE, reason: 'bench' }, admin),
+      );
+      const e = events[shape] as NonNullable<(typeof events)[Shape]>;
+      shapes[shape] = {
+        reserveEventIds: e.reserveEventIds,
+        reserveSeatIds: e.reserveSeatIds,
+        reserveUsers: mine.slice(0, reserveUsers),
+        sales: e.sales.map((sale, i) => ({
+          ...sale,
+          buyers: saleBuyers.slice(i * SALE_BUYERS, (i + 1) * SALE_BUYERS),
+        })),
+      };
+    }
+    return { shapes, usersMs: Math.round(performance.now() - started), users };
   } finally {
     await stopChild(server);
   }
@@ -170,15 +211,27 @@ export interface Side {
   sale: (base: string) => SaleTarget;
   /** The reserve of one seat, as autocannon sends it. */
   reserve: (seatId: string, buyer: Buyer) => { path: string; headers: Record<string, string>; body: unknown };
-  held: () => Promise<number>;
+  /** Seats HELD in the reserve pool (the real server's: the seats of these events). */
+  held: (eventIds: readonly string[]) => Promise<number>;
   /** Whether a user may hold at most HOLDS_PER_USER seats (the baseline has no such limit). */
   holdLimit: boolean;
 }
 
 const bearer = (b: Buyer): Record<string, string> => ({ authorization: `Bearer ${b.token}` });
 
-export const serverSide = (db: BenchDb): Side => ({
-  target: 'server',
+/** Seats HELD in these events of the event module. */
+async function heldIn(db: BenchDb, eventIds: readonly string[]): Promise<number> {
+  const [row] = await db.select<{ n: number | string }>(
+    'event',
+    `select count(*) as n from {seats} where status = 'HELD' and event_id in (${eventIds.map(() => '?').join(', ')})`,
+    [...eventIds],
+  );
+  return Number(row?.n ?? 0);
+}
+
+/** The real server, in one process (`server`) or split (`split`): the same API either way. */
+export const serverSide = (db: BenchDb, target: 'server' | 'split' = 'server'): Side => ({
+  target,
   sale: (base) => ({
     base,
     reservePath: '/api/reserve',
@@ -187,7 +240,7 @@ export const serverSide = (db: BenchDb): Side => ({
     reserveBody: (_, seatIds) => ({ seat_ids: seatIds }),
   }),
   reserve: (seatId, b) => ({ path: '/api/reserve', headers: bearer(b), body: { seat_id: seatId } }),
-  held: () => db.held(),
+  held: (eventIds) => heldIn(db, eventIds),
   holdLimit: true,
 });
 
@@ -214,7 +267,9 @@ const baselineSide = (db: BenchDb): Side => ({
  * turn, so that no user passes the hold limit until the pool wraps. Nothing is reset in between:
  * the warm-up's holds stay, on seats and users the run does not draw again.
  */
-async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readonly string[], users: readonly Buyer[]) {
+async function reserveRun(db: BenchDb, side: Side, on: Running, pool: Pool, users: readonly Buyer[]) {
+  const { seatIds } = pool;
+  const base = on.reserveBase;
   const order = shuffled(seatIds);
   let sent = 0;
   const options = (duration: number): autocannon.Options => ({
@@ -239,10 +294,13 @@ async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readon
   });
   let warm2xx = 0;
   if (WARMUP) warm2xx = (await run(options(WARMUP)))['2xx'];
-  log(db.kind, `reserve, ${side.target}, ${RESERVE_CONNECTIONS} connections, ${DURATION} s`);
+  log(db.kind, `reserve, ${on.label}, ${RESERVE_CONNECTIONS} connections, ${DURATION} s`);
+  const meter = cpuMeter(db, on.pids);
   const r = await run(options(DURATION));
-  const row = summarize('reserve c50', side.target, side.target === 'server' ? 'warn' : null, r, true);
-  const heldAfter = await side.held();
+  const cpuPct = meter();
+  const server = side.target !== 'baseline';
+  const row = summarize('reserve c50', server ? 'server' : 'baseline', server ? 'warn' : null, r, true);
+  const heldAfter = await side.held(pool.eventIds);
   const wrapped = sent > (side.holdLimit ? Math.min(order.length, users.length * HOLDS_PER_USER) : order.length);
   if (heldAfter < warm2xx + row.ok2xx || heldAfter > warm2xx + row.ok2xx + 2 * RESERVE_CONNECTIONS) {
     log(db.kind, `WARNING: ${warm2xx + row.ok2xx} reserves answered 2xx but ${heldAfter} seats are HELD`);
@@ -254,6 +312,7 @@ async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readon
   const out: PurchaseRow = {
     scenario: 'reserve, 1 seat',
     target: side.target,
+    routing: on.routing,
     connections: RESERVE_CONNECTIONS,
     durationS: row.durationS,
     reqPerSec: row.reqPerSec,
@@ -266,6 +325,7 @@ async function reserveRun(db: BenchDb, side: Side, base: string, seatIds: readon
     errors: r.errors + r.timeouts,
     heldAfter,
     poolWrapped: wrapped,
+    cpuPct,
     loadAvg1m: os.loadavg()[0],
     raw: r,
   };
@@ -282,11 +342,13 @@ export async function saleRun(
   buyers: readonly Buyer[],
   tables: SaleTables,
   signal?: AbortSignal,
+  on?: Pick<Running, 'label' | 'pids' | 'routing'>,
 ): Promise<PurchaseRow> {
   log(
     db.kind,
-    `${sale.scenario}, ${side.target}: ${seatIds.length} seats, ${buyers.length} buyers, ${SALE_CONNECTIONS} connections`,
+    `${sale.scenario}, ${on?.label ?? side.target}: ${seatIds.length} seats, ${buyers.length} buyers, ${SALE_CONNECTIONS} connections`,
   );
+  const meter = on ? cpuMeter(db, on.pids) : undefined;
   const result = await flashSale(side.sale(base), {
     seatIds,
     buyers,
@@ -294,6 +356,7 @@ export async function saleRun(
     seatsPerOrder: sale.seatsPerOrder,
     signal,
   });
+  const cpuPct = meter?.();
   const loadAvg1m = os.loadavg()[0];
   const check = await checkSale(db, tables);
   if (result.stopped) log(db.kind, `WARNING: the sale stopped early: ${result.stopped}`);
@@ -304,6 +367,7 @@ export async function saleRun(
   return {
     scenario: sale.scenario,
     target: side.target,
+    routing: on?.routing,
     connections: SALE_CONNECTIONS,
     buyers: buyers.length,
     durationS: result.elapsedS,
@@ -316,6 +380,7 @@ export async function saleRun(
     c5xx: result.c5xx,
     errors: result.errors,
     oversells: check.oversells,
+    cpuPct,
     loadAvg1m,
     sale: { ...result, check },
   };
@@ -334,19 +399,72 @@ export const serverSaleTables = (eventId: string): SaleTables => ({
   confirmed: { module: 'order', sql: CONFIRMED_SEATS },
 });
 
-/** The real server: the whole app in one process, LOG_LEVEL=warn. */
-async function serverRuns(db: BenchDb, s: PurchaseSetup): Promise<PurchaseRow[]> {
-  const side = serverSide(db);
-  const rows: PurchaseRow[] = [];
-  const server: Child = await startAppServer(db, CPU_PROF);
+/** A server under load: where its clients send the reserve run and the sales, and its processes. */
+interface Running {
+  /** For the log. */
+  label: string;
+  reserveBase: string;
+  saleBase: string;
+  routing?: Routing;
+  pids: () => Record<string, number[]>;
+  stop: () => Promise<void>;
+}
+
+const pidsOf = (name: string, c: Child): Record<string, number[]> =>
+  c.server.child.pid ? { [name]: [c.server.child.pid] } : {};
+
+/** The reserve pool: its seats and the events they are in. */
+interface Pool {
+  seatIds: readonly string[];
+  eventIds: readonly string[];
+}
+
+/**
+ * One shape of the real server, LOG_LEVEL=warn: the whole app in one process (`single`), or the
+ * four slices in four processes behind nginx or reached directly (`split`, bench/lib/split.ts).
+ */
+async function startShape(db: BenchDb, shape: Shape): Promise<Running> {
+  if (shape === 'single') {
+    const server = await startAppServer(db, CPU_PROF);
+    return {
+      label: 'whole app, 1 process',
+      reserveBase: server.base,
+      saleBase: server.base,
+      pids: () => pidsOf('app', server),
+      stop: () => stopChild(server),
+    };
+  }
+  const split = await startSplit(db);
   try {
-    rows.push(await reserveRun(db, side, server.base, s.reserveSeatIds, s.reserveUsers));
+    return {
+      label: `split, 4 processes, ${split.routing === 'nginx' ? 'through nginx' : 'each request to its slice'}`,
+      reserveBase: split.baseFor('/api/reserve'),
+      saleBase: split.baseFor('/api/reserve', '/api/pay'),
+      routing: split.routing,
+      pids: () => split.pids(),
+      stop: () => split.stop(),
+    };
+  } catch (err) {
+    await split.stop();
+    throw err;
+  }
+}
+
+/** The real server in one shape: the reserve run, then the flash sales, each on the shape's own data. */
+async function shapeRuns(db: BenchDb, shape: Shape, d: ShapeData): Promise<PurchaseRow[]> {
+  const side = serverSide(db, shape === 'single' ? 'server' : 'split');
+  const rows: PurchaseRow[] = [];
+  const on = await startShape(db, shape);
+  try {
+    rows.push(
+      await reserveRun(db, side, on, { seatIds: d.reserveSeatIds, eventIds: d.reserveEventIds }, d.reserveUsers),
+    );
     for (const [i, sale] of SALES.entries()) {
-      const { eventId, seatIds, buyers } = s.sales[i];
-      rows.push(await saleRun(db, side, server.base, sale, seatIds, buyers, serverSaleTables(eventId)));
+      const { eventId, seatIds, buyers } = d.sales[i];
+      rows.push(await saleRun(db, side, on.saleBase, sale, seatIds, buyers, serverSaleTables(eventId), undefined, on));
     }
   } finally {
-    await stopChild(server);
+    await on.stop();
   }
   return rows;
 }
@@ -365,15 +483,32 @@ async function baselineRuns(db: BenchDb): Promise<PurchaseRow[]> {
     return { seatIds: d.seat_ids, buyers: d.user_ids.map((userId) => ({ userId })) };
   };
   try {
+    const on: Running = {
+      label: 'baseline',
+      reserveBase: baseline.base,
+      saleBase: baseline.base,
+      pids: () => pidsOf('baseline', baseline),
+      stop: () => stopChild(baseline),
+    };
     const pool = await fresh(BASELINE_RESERVE_SEATS);
-    rows.push(await reserveRun(db, side, baseline.base, pool.seatIds, pool.buyers));
+    rows.push(await reserveRun(db, side, on, { seatIds: pool.seatIds, eventIds: [] }, pool.buyers));
     for (const sale of SALES) {
       const { seatIds, buyers } = await fresh(SALE_SEATS);
       rows.push(
-        await saleRun(db, side, baseline.base, sale, seatIds, buyers, {
-          seats: { module: 'baseline', sql: 'select id, status, owner_user_id, sold_order_id from {seats}' },
-          confirmed: { module: 'baseline', sql: CONFIRMED_SEATS },
-        }),
+        await saleRun(
+          db,
+          side,
+          baseline.base,
+          sale,
+          seatIds,
+          buyers,
+          {
+            seats: { module: 'baseline', sql: 'select id, status, owner_user_id, sold_order_id from {seats}' },
+            confirmed: { module: 'baseline', sql: CONFIRMED_SEATS },
+          },
+          undefined,
+          on,
+        ),
       );
     }
   } finally {
@@ -388,18 +523,29 @@ export interface PurchaseResult {
 }
 
 /**
- * The purchase part of the bench on one database: the setup, the real server's runs, then the
- * baseline's (one server under load at a time); each server row gets its ratio to the baseline
- * row of the same scenario, in seats per second.
+ * The purchase part of the bench on one database: the setup, the real server's runs in each shape
+ * of BENCH_SHAPES (the single process first; before the next shape every held seat goes back to
+ * AVAILABLE and the seats table is rebuilt compact, as before the first), then the baseline's (one
+ * server under load at a time). Each real server row gets its ratio to the baseline row of the
+ * same scenario, in seats per second, and each split row its ratios to the single process's.
  */
 export async function purchaseRuns(db: BenchDb, afterHolds: boolean): Promise<PurchaseResult> {
   // The hold runs' last holds go, and the seats table is compact again.
   if (afterHolds) await db.reset(true);
   const s = await purchaseSetup(db);
-  const rows = [...(await serverRuns(db, s)), ...(await baselineRuns(db))];
+  const rows: PurchaseRow[] = [];
+  for (const [i, shape] of SHAPES.entries()) {
+    if (i > 0) await db.reset(true);
+    rows.push(...(await shapeRuns(db, shape, s.shapes[shape] as ShapeData)));
+  }
+  rows.push(...(await baselineRuns(db)));
   for (const r of rows) {
     const base = rows.find((b) => b.target === 'baseline' && b.scenario === r.scenario);
     if (base && base.seatsPerSec > 0) r.ratioToBaseline = r.seatsPerSec / base.seatsPerSec;
+    const single = rows.find((b) => b.target === 'server' && b.scenario === r.scenario);
+    if (r.target === 'split' && single && single.seatsPerSec > 0 && single.p99Ms > 0) {
+      r.vsSingle = { throughput: r.seatsPerSec / single.seatsPerSec, p99: r.p99Ms / single.p99Ms };
+    }
   }
   return { setup: { users: s.users, usersMs: s.usersMs }, rows };
 }

@@ -12,6 +12,7 @@ import {
   HOLD_SEATS,
   HOLD_TTL_SECONDS,
   type Kind,
+  NGINX,
   PARTS,
   RESERVE_CONNECTIONS,
   RESERVE_SEATS,
@@ -20,6 +21,7 @@ import {
   SALE_BUYERS,
   SALE_CONNECTIONS,
   SALE_SEATS,
+  SHAPES,
   VERIFY_CONNECTIONS,
   VERIFY_QR_TTL_SECONDS,
   VERIFY_TARGET_P99_MS,
@@ -88,6 +90,65 @@ function table(result: DbResult): string {
   return markdown(head, body, 2);
 }
 
+const targetName = (r: PurchaseRow) =>
+  r.target === 'server'
+    ? 'real server, 1 process'
+    : r.target === 'split'
+      ? `real server, split (4 processes${r.routing === 'nginx' ? ' + nginx' : ', direct to the slice'})`
+      : 'raw-SQL baseline';
+
+/** Groups of a row's CPU figures that are not the server's own processes. */
+const NOT_SERVER = new Set(['postgres', 'load generator']);
+
+/**
+ * CPU ms a seat (held by the reserve run, sold by a sale) of the server's processes (the app, or
+ * the slices and nginx) and of the bench database's PostgreSQL backends: it moves less than seats/s
+ * between runs on a shared machine.
+ */
+function cpuPerSeat(r: PurchaseRow): { server: number; postgres?: number } | undefined {
+  if (!r.cpuPct || r.seatsPerSec <= 0) return undefined;
+  const server = Object.entries(r.cpuPct)
+    .filter(([k]) => !NOT_SERVER.has(k))
+    .reduce((n, [, v]) => n + v, 0);
+  const ms = (pct: number) => (10 * pct) / r.seatsPerSec;
+  return { server: ms(server), postgres: r.cpuPct.postgres === undefined ? undefined : ms(r.cpuPct.postgres) };
+}
+
+/** The issue's targets for the split shape against the single process: reported, never asserted. */
+export const SPLIT_TARGETS = { throughput: 0.5, p99: 2 };
+
+/** Each split row against the single process's row of the same scenario, with the targets. */
+function splitTable(rows: PurchaseRow[]): string {
+  const head = [
+    'scenario',
+    'single seats/s',
+    'split seats/s',
+    `split/single seats/s (≥ ${SPLIT_TARGETS.throughput * 100} %)`,
+    'single p50/p99 ms',
+    'split p50/p99 ms',
+    `split/single p99 (≤ ${SPLIT_TARGETS.p99}×)`,
+    'server CPU ms a seat, single → split',
+  ];
+  const body = rows.flatMap((r) => {
+    const single = rows.find((s) => s.target === 'server' && s.scenario === r.scenario);
+    if (r.target !== 'split' || !single || !r.vsSingle) return [];
+    const { throughput, p99 } = r.vsSingle;
+    return [
+      [
+        r.scenario,
+        fmt(single.seatsPerSec),
+        fmt(r.seatsPerSec),
+        `${Math.round(throughput * 100)} %: ${throughput >= SPLIT_TARGETS.throughput ? 'met' : 'NOT met'}`,
+        `${fmt(single.p50Ms, 1)} / ${fmt(single.p99Ms, 1)}`,
+        `${fmt(r.p50Ms, 1)} / ${fmt(r.p99Ms, 1)}`,
+        `${fmt(p99, 2)}×: ${p99 <= SPLIT_TARGETS.p99 ? 'met' : 'NOT met'}`,
+        `${fmt(cpuPerSeat(single)?.server ?? 0, 2)} → ${fmt(cpuPerSeat(r)?.server ?? 0, 2)}`,
+      ],
+    ];
+  });
+  return body.length ? markdown(head, body, 1) : '';
+}
+
 function purchaseTable(rows: PurchaseRow[]): string {
   const head = [
     'scenario',
@@ -106,7 +167,7 @@ function purchaseTable(rows: PurchaseRow[]): string {
   ];
   const body = rows.map((r) => [
     r.scenario,
-    r.target === 'server' ? 'real server' : 'raw-SQL baseline',
+    targetName(r),
     r.buyers ? `${r.connections} (${r.buyers} buyers)` : String(r.connections),
     fmt(r.durationS, 1),
     fmt(r.reqPerSec),
@@ -155,8 +216,10 @@ export function save(result: DbResult): string {
     verifyTargetP99Ms: VERIFY_TARGET_P99_MS,
     verifyQrTtlSeconds: VERIFY_QR_TTL_SECONDS,
     cpuProfile: CPU_PROF,
+    shapes: SHAPES,
+    nginx: NGINX || null,
     server:
-      'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event (holds) or all (purchase, verify)',
+      'node --import tsx src/main.ts, NODE_ENV=development, SEED_DEMO=false, MODULES=event (holds) or all (purchase, verify); split: MODULES=<module> per process (purchase)',
   };
   const json = { date: new Date().toISOString(), machine: machine(), settings, ...result };
   writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
@@ -193,15 +256,41 @@ function holdNotes(result: DbResult, setup: NonNullable<DbResult['setup']>): str
 
 function purchaseNotes(purchase: PurchaseResult): string[] {
   const { rows } = purchase;
+  const split = rows.find((r) => r.target === 'split');
+  const shapes = [
+    rows.some((r) => r.target === 'server') ? 'the whole app in one process (MODULES=all)' : '',
+    split
+      ? `the four slices in four processes (MODULES=<module> each, one schema or file each${split.routing === 'nginx' ? ', behind nginx with deploy/nginx.conf' : '; no nginx: each request sent straight to the slice that owns it'})`
+      : '',
+  ].filter(Boolean);
   const lines = [
     '',
-    'purchase: the whole app in one process (MODULES=all, LOG_LEVEL=warn) against bench/sale-baseline.ts (raw SQL, no auth)',
+    `purchase: ${shapes.join(' and ')}, LOG_LEVEL=warn, against bench/sale-baseline.ts (raw SQL, no auth)`,
     '',
     purchaseTable(rows),
     '',
   ];
-  for (const r of rows.filter((x) => x.target === 'server' && x.ratioToBaseline !== undefined)) {
-    lines.push(`${r.scenario}: the real server at ${ratio(r)} of the baseline's seats/s`);
+  const vs = splitTable(rows);
+  if (vs) {
+    lines.push(
+      `split against the single process (the issue's targets: seats/s ≥ ${SPLIT_TARGETS.throughput * 100} %, p99 ≤ ${SPLIT_TARGETS.p99}×; reported, not asserted):`,
+      '',
+      vs,
+      '',
+    );
+  }
+  for (const r of rows.filter((x) => x.cpuPct)) {
+    const cpu = Object.entries(r.cpuPct ?? {})
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    const perSeat = cpuPerSeat(r);
+    const ms = perSeat
+      ? `; ${fmt(perSeat.server, 2)} ms of server CPU a seat${perSeat.postgres === undefined ? '' : `, ${fmt(perSeat.postgres, 2)} ms of PostgreSQL's`}`
+      : '';
+    lines.push(`${r.scenario}, ${targetName(r)}: CPU in % of a core: ${cpu}${ms}`);
+  }
+  for (const r of rows.filter((x) => x.target !== 'baseline' && x.ratioToBaseline !== undefined)) {
+    lines.push(`${r.scenario}: the ${targetName(r)} at ${ratio(r)} of the baseline's seats/s`);
   }
   for (const r of rows) {
     const who = `${r.scenario}, ${r.target}`;

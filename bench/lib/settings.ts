@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +41,35 @@ if (PARTS.length === 0 || !PARTS.every((p) => p === 'hold' || p === 'purchase' |
   );
   process.exit(2);
 }
+/**
+ * The shapes of the real server that the purchase part measures: the whole app in one process
+ * (`single`) and the four slices in four processes (`split`), one after the other in the same run.
+ */
+export type Shape = 'single' | 'split';
+const shapesAsked = (process.env.BENCH_SHAPES || 'single,split').toLowerCase().split(',');
+if (!shapesAsked.every((p) => p === 'single' || p === 'split')) {
+  console.error(`BENCH_SHAPES must be a comma-separated list of single, split (got "${process.env.BENCH_SHAPES}")`);
+  process.exit(2);
+}
+/** In this order whatever the list's: the single process first, the split shape against it. */
+export const SHAPES = (['single', 'split'] as const).filter((s) => shapesAsked.includes(s)) as Shape[];
+/**
+ * The nginx in front of the split shape's slices, with deploy/nginx.conf: BENCH_NGINX (a path), or
+ * Debian's where it is installed; empty (none installed, or BENCH_NGINX=none) routes each request
+ * straight to the slice that owns it.
+ */
+export const NGINX = ((): string => {
+  const given = process.env.BENCH_NGINX;
+  if (given === 'none' || given === '0') return '';
+  if (given) {
+    if (!existsSync(given)) {
+      console.error(`BENCH_NGINX: no nginx at "${given}" (BENCH_NGINX=none routes to the slices directly)`);
+      process.exit(2);
+    }
+    return resolve(given);
+  }
+  return ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p)) ?? '';
+})();
 /** Seats of each flash sale (the issue's figure: 10,000). */
 export const SALE_SEATS = intEnv('BENCH_SALE_SEATS', 10_000, 100);
 /** `0`: the flash sale of 1 seat per order only, without the 1–4 seat variant. */

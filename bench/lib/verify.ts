@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import autocannon from 'autocannon';
 import type { BenchDb } from './databases.js';
 import { type Buyer, flashSale, latency } from './flash.js';
 import { shuffled } from './load.js';
-import { type Child, startAppServer, startPurchaseSetupServer, stopChild } from './processes.js';
+import { type Child, cpuSeconds, startAppServer, startPurchaseSetupServer, stopChild } from './processes.js';
 import {
   inParallel,
   type PurchaseRow,
@@ -323,18 +322,6 @@ async function verifyLoad(base: string, s: VerifySetup, duration: number, along?
   // Let the requests still in flight finish before anything reads or resets the seats.
   await sleep(500);
   return { r, sent, times, verdicts, perSecond, cpu };
-}
-
-/** User and system CPU seconds of a process so far, from /proc (Linux); undefined elsewhere. */
-function cpuSeconds(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    // The fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 async function verifyRun(
