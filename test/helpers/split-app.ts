@@ -13,9 +13,11 @@ import { SLICES, type Slice } from './split.js';
  * `node --import tsx src/main.ts` with MODULES=<module>, on one fresh database (SQLite: one
  * directory, a file per module; PostgreSQL: one database, a schema per module). Tests see the
  * same TestApp as in one process:
+ * - on PostgreSQL the orchestrator runs as two instances (five processes), as a hot slice is
+ *   scaled: its sagas, recovery and leases are shared through its database;
  * - `url` is an edge in this process that sends each request to the slice that owns its path
- *   (read from the slices' own OpenAPI documents), as nginx does in production; /openapi.json
- *   is the merged document;
+ *   (read from the slices' own OpenAPI documents), taking the orchestrator's instances in turn,
+ *   as nginx does in production; /openapi.json is the merged document;
  * - `kernel` is a kernel with every module on the same databases that serves nothing and runs no
  *   background work: the test's window for reading rows, running a job's tick (as one more
  *   instance of that slice would) and calling ports;
@@ -48,6 +50,7 @@ async function boot(kind: DbKind, env: Record<string, string>, options: { clock?
   const db = await freshDatabase(kind);
   const scratch = mkdtempSync(join(tmpdir(), 'tr-shape-'));
   const servers: Server[] = [];
+  const instances: { slice: Slice; url: string; env: Record<string, string> }[] = [];
   let edge: Edge | undefined;
   let observer: Awaited<ReturnType<typeof createApp>> | undefined;
   const close = async () => {
@@ -82,10 +85,17 @@ async function boot(kind: DbKind, env: Record<string, string>, options: { clock?
       shared[`${m.toUpperCase()}_URL`] = url(m);
     }
     const dataDir = db.env.DATA_DIR;
-    for (const m of SLICES) {
-      servers.push(spawnServer({ ...shared, MODULES: m }, { dataDir, logFile: join(scratch, `${m}.log`) }));
+    for (const m of SLICES) instances.push({ slice: m, url: url(m), env: { MODULES: m } });
+    if (kind === 'postgres') {
+      const port = await freePort();
+      const env = { MODULES: 'orchestrator', ORCHESTRATOR_PORT: String(port) };
+      instances.push({ slice: 'orchestrator', url: `http://127.0.0.1:${port}`, env });
     }
-    await Promise.all(servers.map((s, i) => waitForHealth(s, url(SLICES[i]), 120_000)));
+    instances.forEach((p, i) => {
+      const logFile = join(scratch, `${p.slice}-${i}.log`);
+      servers.push(spawnServer({ ...shared, ...p.env }, { dataDir, logFile }));
+    });
+    await Promise.all(servers.map((s, i) => waitForHealth(s, instances[i].url, 120_000)));
 
     const config = loadAppConfig({
       ...shared,
@@ -96,7 +106,8 @@ async function boot(kind: DbKind, env: Record<string, string>, options: { clock?
     });
     observer = await createApp(config, { clock: options.clock, background: false });
     const kernel = observer;
-    edge = await startEdge(await routeTable(url), () => kernel.openapi());
+    const urls = (m: Slice) => instances.filter((p) => p.slice === m).map((p) => p.url);
+    edge = await startEdge(await routeTable(urls), () => kernel.openapi());
     const base = `http://127.0.0.1:${edge.port}`;
     const running = { server: edge.server, port: edge.port, close };
     return {
@@ -106,12 +117,12 @@ async function boot(kind: DbKind, env: Record<string, string>, options: { clock?
       kernel,
       running,
       env: shared,
-      sliceUrls: SLICES.map(url),
+      sliceUrls: instances.map((p) => p.url),
       request: (method, path, opts) => request(base, method, path, opts),
       close,
     };
   } catch (err) {
-    const logs = servers.map((s, i) => `--- ${SLICES[i]}\n${s.output()}`).join('\n');
+    const logs = servers.map((s, i) => `--- ${instances[i]?.slice}\n${s.output()}`).join('\n');
     await close().catch(() => undefined);
     throw new Error(`the four slices did not start: ${err instanceof Error ? err.message : err}\n${logs}`);
   }
@@ -134,26 +145,34 @@ function mirrorClock(clock: Clock, file: string): string {
 
 interface Route {
   pattern: RegExp;
-  target: string;
+  /** The next instance to send to. */
+  target: () => string;
+}
+
+/** The instances of a slice, taken in turn. */
+function turns(urls: string[]): () => string {
+  let next = 0;
+  return () => urls[next++ % urls.length];
 }
 
 /** Each slice's own paths, from its /openapi.json, as patterns (`{id}` is one path segment). */
-async function routeTable(url: (m: Slice) => string): Promise<Route[]> {
+async function routeTable(urls: (m: Slice) => string[]): Promise<Route[]> {
   const routes: Route[] = [];
+  const target = Object.fromEntries(SLICES.map((m) => [m, turns(urls(m))])) as Record<Slice, () => string>;
   for (const m of SLICES) {
-    const doc = (await (await fetch(`${url(m)}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+    const doc = (await (await fetch(`${urls(m)[0]}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     for (const path of Object.keys(doc.paths)) {
       const source = path
         .split(/\{[^}]+\}/)
         .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
         .join('[^/]+');
-      routes.push({ pattern: new RegExp(`^${source}/?$`), target: url(m) });
+      routes.push({ pattern: new RegExp(`^${source}/?$`), target: target[m] });
     }
   }
   // A port's HTTP adapter pointed at the app's URL reaches the slice that serves that port.
-  for (const m of SLICES) routes.push({ pattern: new RegExp(`^/internal/${m}/`), target: url(m) });
+  for (const m of SLICES) routes.push({ pattern: new RegExp(`^/internal/${m}/`), target: target[m] });
   // Health, metrics and docs: a slice that calls every other one answers for them all.
-  routes.push({ pattern: /^\/(health|metrics|docs)(\/|$)/, target: url('orchestrator') });
+  routes.push({ pattern: /^\/(health|metrics|docs)(\/|$)/, target: target.orchestrator });
   return routes;
 }
 
@@ -172,7 +191,7 @@ async function startEdge(routes: Route[], openapi: () => object): Promise<Edge> 
   // An idle connection is closed here before a slice's keep-alive timeout (5 s) closes it there,
   // so that a request is never sent on a connection the slice is closing.
   const agent = new Agent({ keepAlive: true, maxSockets: 256, timeout: 4000 });
-  const fallback = routes.find((r) => r.pattern.test('/api/auth/login'))?.target as string;
+  const fallback = routes.find((r) => r.pattern.test('/api/auth/login'))?.target as () => string;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/openapi.json' && req.method === 'GET') {
@@ -180,7 +199,7 @@ async function startEdge(routes: Route[], openapi: () => object): Promise<Edge> 
       res.end(JSON.stringify(openapi()));
       return;
     }
-    const target = new URL(routes.find((r) => r.pattern.test(path))?.target ?? fallback);
+    const target = new URL((routes.find((r) => r.pattern.test(path))?.target ?? fallback)());
     const upstream = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (answer) => {
