@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import type { SessionCheck } from '../../src/kernel/auth.js';
+import { guard, type Role, type SessionCheck } from '../../src/kernel/auth.js';
+import type { AppError } from '../../src/kernel/errors.js';
 import { createLogger } from '../../src/kernel/logger.js';
 import { createSessionView, type SessionChanges } from '../../src/kernel/sessions.js';
 
@@ -99,4 +100,49 @@ test('started, it refreshes by itself every refreshMs, and stops', async (t) => 
   t.true(asked >= 4, `asked ${asked} times in 200 ms`);
   await sleep(100);
   t.is(o.state.asked.length, asked, 'no question after stop');
+});
+
+test('a check asked for fresh goes to the owner of sessions even while the view is fresh', async (t) => {
+  const o = owner();
+  const view = createSessionView({ changes: o.changes, fallback: o.fallback, log, keepMs: 60_000 });
+  await view.refresh();
+  t.true(view.fresh());
+  t.deepEqual(await view.check(SID[0], USER), { active: true });
+  t.deepEqual(o.calls, [], 'from memory');
+  t.deepEqual(await view.check(SID[0], USER, { fresh: true }), { active: true });
+  t.deepEqual(o.calls, [SID[0]], 'asked the owner');
+});
+
+test('a route refuses a role only after the owner of sessions confirmed it: a promotion is never refused stale', async (t) => {
+  const route = guard(['staff', 'admin']) as (ctx: unknown, next: () => Promise<void>) => Promise<void>;
+  const run = async (roles: { view: Role; owner: Role }) => {
+    const asked: string[] = [];
+    const ctx = {
+      state: {
+        authenticate: async (_type: string, options?: { fresh?: boolean }) => {
+          asked.push(options?.fresh ? 'owner' : 'view');
+          return { role: options?.fresh ? roles.owner : roles.view };
+        },
+      },
+    };
+    let reached = false;
+    const outcome = await route(ctx, async () => {
+      reached = true;
+    }).then(
+      () => 'allowed',
+      (err: AppError) => err.code,
+    );
+    return { outcome, reached, asked };
+  };
+  t.deepEqual(await run({ view: 'staff', owner: 'staff' }), { outcome: 'allowed', reached: true, asked: ['view'] });
+  t.deepEqual(await run({ view: 'customer', owner: 'staff' }), {
+    outcome: 'allowed',
+    reached: true,
+    asked: ['view', 'owner'],
+  });
+  t.deepEqual(await run({ view: 'customer', owner: 'customer' }), {
+    outcome: 'FORBIDDEN',
+    reached: false,
+    asked: ['view', 'owner'],
+  });
 });
