@@ -100,11 +100,12 @@ async function boot(kind: DbKind, env: Record<string, string>, options: { clock?
     const config = loadAppConfig({
       ...shared,
       MODULES: 'all',
-      CLOCK_OFFSET_FILE: '',
       LOG_LEVEL: 'silent',
       DATABASE_POOL_MAX: '3',
     });
-    observer = await createApp(config, { clock: options.clock, background: false });
+    // On the slices' clock (the file), not the test's: a job this window runs (a sweep) judges a
+    // hold's expiry at the very millisecond the slices do.
+    observer = await createApp(config, { background: false });
     const kernel = observer;
     const urls = (m: Slice) => instances.filter((p) => p.slice === m).map((p) => p.url);
     edge = await startEdge(await routeTable(urls), () => kernel.openapi());
